@@ -1,0 +1,1 @@
+"""lytewatch's clinical side: models, codes and units, rules, the alert lifecycle and the engine."""
