@@ -1,0 +1,133 @@
+"""The one settings model: every knob of every lytewatch process, read from LYTEWATCH_* variables."""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "LYTEWATCH_"
+
+
+class SettingsError(Exception):
+    """A setting is invalid; the message names it by its environment variable."""
+
+
+class Settings(BaseSettings):
+    """Configuration of the worker, the dashboard and the notifier (see README, "Configuration")."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, frozen=True, extra="ignore", env_file=None, validate_default=True
+    )
+
+    # --- broker ---
+    broker: str = Field("kafka://127.0.0.1:9092", description="Kafka bootstrap servers, faust URL form")
+    broker_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    broker_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    broker_sasl_username: str | None = None
+    broker_sasl_password: SecretStr | None = None
+    broker_ssl_cafile: Path | None = None
+
+    # --- topics ---
+    partitions: int = Field(6, ge=1, le=1024, description="partitions of every topic lytewatch creates")
+    topic_labs: str = "labs.results"
+    topic_orders: str = "meds.orders"
+    topic_adt: str = "adt.events"
+    topic_acks: str = "alerts.acks"
+    topic_alerts: str = "alerts.electrolyte"
+    topic_deadletter: str = "ingest.deadletter"
+    topic_patient_events: str = "lytewatch.patient-events"
+    topic_notifier_deadletter: str = "notify.deadletter"
+    topic_notifier_log: str = "notify.delivery-log"
+    input_retention_days: float = Field(7, gt=0)
+    deadletter_retention_days: float = Field(30, gt=0)
+
+    # --- worker ---
+    app_id: str = Field("lytewatch", pattern=r"^[A-Za-z0-9._-]+$")
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(6066, ge=1, le=65535)
+    store: Literal["rocksdb://", "memory://"] = "rocksdb://"
+    data_dir: Path = Path(".run/worker")
+    hospital_tz: str = "UTC"
+    rules_file: Path | None = None
+    code_mapping_file: Path | None = None
+    idle_patient_days: float = Field(7, gt=0, description="drop a patient silent this long (wall clock)")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    # --- dashboard ---
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = Field(8080, ge=1, le=65535)
+    dashboard_token: SecretStr | None = None
+    dashboard_public_url: str = "http://127.0.0.1:8080"
+
+    # --- notifier ---
+    notifier_routes_file: Path | None = None
+    notifier_web_port: int = Field(6068, ge=1, le=65535)
+
+    @field_validator("hospital_tz")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("broker")
+    @classmethod
+    def _broker_url(cls, value: str) -> str:
+        for server in value.split(";"):
+            host = server.removeprefix("kafka://")
+            name, _, port = host.rpartition(":")
+            if not name or not port.isdigit():
+                raise ValueError(f"expected kafka://host:port (';' between servers), got {value!r}")
+        return value
+
+    @cached_property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.hospital_tz)
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """host:port[,host:port] for plain aiokafka clients."""
+        return ",".join(s.removeprefix("kafka://") for s in self.broker.split(";"))
+
+    @property
+    def input_topics(self) -> dict[str, str]:
+        """Input kind -> topic name."""
+        return {
+            "labs": self.topic_labs,
+            "orders": self.topic_orders,
+            "adt": self.topic_adt,
+            "acks": self.topic_acks,
+        }
+
+
+_SECRET_FIELDS = frozenset({"broker_sasl_password", "dashboard_token"})
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Read settings from the environment; a bad value raises SettingsError naming the variable."""
+    env = os.environ if environ is None else environ
+    values = {
+        key[len(ENV_PREFIX) :].lower(): value
+        for key, value in env.items()
+        if key.startswith(ENV_PREFIX) and key[len(ENV_PREFIX) :].lower() in Settings.model_fields
+    }
+    try:
+        # Values are passed explicitly so that `environ` (tests, the CLI) is the only source.
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else "?"
+            # Never echo a secret back into a log.
+            shown = "***" if field in _SECRET_FIELDS else repr(error.get("input"))
+            problems.append(f"{ENV_PREFIX}{field.upper()}: {error['msg']} (got {shown})")
+        raise SettingsError("invalid settings: " + "; ".join(problems)) from None
