@@ -1,0 +1,292 @@
+"""Analyte codes, unit normalisation to mmol/L and medication classification (CLINICAL_RULES.md)."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from alerts.errors import AlertsError, DeadLetterReason, InvalidInputError
+from alerts.models import Analyte, DrugClass, Ingredient
+
+__all__ = [
+    "ATC",
+    "DEFAULT_MAPPING",
+    "LOINC",
+    "MIMIC",
+    "RXNORM",
+    "CodeMapping",
+    "CodeMappingError",
+    "Normalised",
+    "canonical_system",
+    "load_code_mapping",
+    "normalise_name",
+    "normalise_result",
+]
+
+LOINC = "http://loinc.org"
+MIMIC = "mimic-iv-itemid"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+ATC = "http://www.whocc.no/atc"
+_CANONICAL = {"loinc": LOINC, "mimic": MIMIC, "rxnorm": RXNORM, "atc": ATC}
+
+_DATA_FILE = Path(__file__).with_name("codes_data.yaml")
+_CENT = Decimal("0.01")
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+_NOT_ALNUM = re.compile(r"[^a-z0-9]+")
+
+
+class CodeMappingError(AlertsError):
+    """The code mapping file is missing, unreadable or invalid; the message names the bad entry."""
+
+
+@dataclass(frozen=True, slots=True)
+class Normalised:
+    """A result value in mmol/L (rounded to two decimals) and the value and unit as the lab sent them."""
+
+    value: float
+    sent_value: float
+    sent_unit: str
+
+
+def normalise_name(text: str) -> str:
+    """Lower-case, and every run of non-alphanumerics becomes one space ("K-Dur 20" -> "k dur 20")."""
+    return _NOT_ALNUM.sub(" ", text.lower()).strip()
+
+
+@cache
+def _data() -> dict[str, Any]:
+    with _DATA_FILE.open(encoding="utf-8") as fh:
+        data: dict[str, Any] = yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    return data
+
+
+@cache
+def _system_aliases() -> dict[str, str]:
+    aliases: dict[str, str] = {}
+    for key, names in _data()["systems"].items():
+        for name in names:
+            aliases[name.lower()] = _CANONICAL[key]
+    return aliases
+
+
+def canonical_system(system: str | None) -> str | None:
+    """The canonical URI of a known code system (LOINC, MIMIC-IV itemid, RxNorm, ATC), else the input."""
+    if system is None:
+        return None
+    return _system_aliases().get(system.strip().lower(), system)
+
+
+@cache
+def _units() -> dict[Analyte, dict[str, Decimal]]:
+    return {
+        Analyte(analyte): {unit: Decimal(factor) for unit, factor in table.items()}
+        for analyte, table in _data()["units"].items()
+    }
+
+
+@cache
+def _plausible() -> dict[Analyte, tuple[Decimal, Decimal]]:
+    return {Analyte(a): (Decimal(lo), Decimal(hi)) for a, (lo, hi) in _data()["plausible"].items()}
+
+
+def _parse_number(value: object) -> Decimal | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        return Decimal(repr(value)) if math.isfinite(value) else None
+    if isinstance(value, Decimal):
+        return value if value.is_finite() else None
+    if isinstance(value, str):
+        text = value.strip()
+        if _NUMBER.fullmatch(text):
+            try:
+                return Decimal(text)
+            except InvalidOperation:  # pragma: no cover - the regex admits only valid literals
+                return None
+    return None
+
+
+def normalise_result(analyte: Analyte, value: object, unit: str | None) -> Normalised:
+    """Convert a K or Mg value to mmol/L, rounded half away from zero, and check it is plausible.
+
+    Raises InvalidInputError with NON_NUMERIC_VALUE, UNKNOWN_UNIT or IMPLAUSIBLE_VALUE.
+    """
+    number = _parse_number(value)
+    if number is None:
+        shown = value if isinstance(value, str | int | float) else type(value).__name__
+        raise InvalidInputError(
+            DeadLetterReason.NON_NUMERIC_VALUE, f"{analyte.value} value {str(shown)[:40]!r} is not a number"
+        )
+    unit_text = (unit or "").strip()
+    if not unit_text:
+        raise InvalidInputError(DeadLetterReason.UNKNOWN_UNIT, f"{analyte.value} result has no unit")
+    factor = _units()[analyte].get(unit_text.lower().replace(" ", ""))
+    if factor is None:
+        raise InvalidInputError(
+            DeadLetterReason.UNKNOWN_UNIT, f"unit {unit_text[:40]!r} is not accepted for {analyte.value}"
+        )
+    mmol = (number * factor).quantize(_CENT, rounding=ROUND_HALF_UP)
+    low, high = _plausible()[analyte]
+    if not low <= mmol <= high:
+        raise InvalidInputError(
+            DeadLetterReason.IMPLAUSIBLE_VALUE,
+            f"{analyte.value} {mmol} mmol/L is outside the plausible range {low}-{high} mmol/L",
+        )
+    return Normalised(value=float(mmol), sent_value=float(number), sent_unit=unit_text)
+
+
+def _ingredient(name: str) -> Ingredient:
+    return Ingredient(name=name, drug_class=DrugClass(_data()["ingredients"][name]))
+
+
+def _ingredients(names: Iterable[str]) -> tuple[Ingredient, ...]:
+    return tuple(_ingredient(n) for n in names)
+
+
+@dataclass(frozen=True, slots=True)
+class CodeMapping:
+    """Which codes are K and Mg, and which medications belong to a watched class (built-ins + local)."""
+
+    # (canonical system or None for "any system", code) -> analyte
+    analytes: Mapping[tuple[str | None, str], Analyte]
+    # (canonical system, code) -> ingredients; RxNorm and ATC
+    med_codes: Mapping[tuple[str, str], tuple[Ingredient, ...]]
+    # normalised phrase -> ingredients (empty: known and deliberately not watched)
+    med_names: Mapping[str, tuple[Ingredient, ...]]
+    _matcher: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _by_code: dict[str, Analyte] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Longest first, so that a phrase wins over any shorter phrase starting at the same place
+        # ("potassium chloride" over "potassium chl").
+        phrases = sorted(self.med_names, key=lambda p: (-len(p), p))
+        pattern = r"(?<![a-z0-9])(?:" + "|".join(re.escape(p) for p in phrases) + r")(?![a-z0-9])"
+        object.__setattr__(self, "_matcher", re.compile(pattern))
+        object.__setattr__(self, "_by_code", {code: a for (_, code), a in self.analytes.items()})
+
+    def analyte(self, code: str, system: str | None = None) -> Analyte | None:
+        """The analyte a test code stands for, or None for a test we do not watch."""
+        code = code.strip()
+        if system is None or not system.strip():
+            return self._by_code.get(code)
+        return self.analytes.get((canonical_system(system), code)) or self.analytes.get((None, code))
+
+    def classify(
+        self, *, code: str | None = None, system: str | None = None, display: str | None = None
+    ) -> tuple[Ingredient, ...]:
+        """Every watched ingredient of a product, by RxNorm/ATC code and by name; () if none is watched."""
+        found: dict[tuple[str, DrugClass], Ingredient] = {}
+        if code and code.strip():
+            code = code.strip()
+            systems = (canonical_system(system),) if system and system.strip() else (RXNORM, ATC)
+            for sys in systems:
+                for ing in self.med_codes.get((sys or "", code), ()):
+                    found.setdefault((ing.name, ing.drug_class), ing)
+        if display:
+            for match in self._matcher.finditer(normalise_name(display)):
+                for ing in self.med_names[match.group()]:
+                    found.setdefault((ing.name, ing.drug_class), ing)
+        return tuple(found.values())
+
+
+def _builtin_parts() -> tuple[
+    dict[tuple[str | None, str], Analyte],
+    dict[tuple[str, str], tuple[Ingredient, ...]],
+    dict[str, tuple[Ingredient, ...]],
+]:
+    data = _data()
+    analytes: dict[tuple[str | None, str], Analyte] = {}
+    for analyte, systems in data["analytes"].items():
+        for key, codes in systems.items():
+            for code in codes:
+                analytes[(_CANONICAL[key], str(code))] = Analyte(analyte)
+    med_codes: dict[tuple[str, str], tuple[Ingredient, ...]] = {}
+    for key in ("rxnorm", "atc"):
+        for code, names in data[key].items():
+            med_codes[(_CANONICAL[key], str(code))] = _ingredients(names)
+    med_names: dict[str, tuple[Ingredient, ...]] = {
+        normalise_name(n): (_ingredient(n),) for n in data["ingredients"]
+    }
+    med_names.update({normalise_name(k): _ingredients(v) for k, v in data["names"].items()})
+    return analytes, med_codes, med_names
+
+
+def _local_analytes(raw: object) -> dict[tuple[str | None, str], Analyte]:
+    out: dict[tuple[str | None, str], Analyte] = {}
+    if raw is None:
+        return out
+    if not isinstance(raw, dict):
+        raise CodeMappingError("'analytes' must map potassium/magnesium to a list of {system, code}")
+    for name, entries in raw.items():
+        try:
+            analyte = Analyte(str(name).lower())
+        except ValueError:
+            raise CodeMappingError(f"analytes.{name}: unknown analyte (potassium or magnesium)") from None
+        if not isinstance(entries, list):
+            raise CodeMappingError(f"analytes.{name}: must be a list of {{system, code}}")
+        for i, entry in enumerate(entries):
+            if not isinstance(entry, dict) or entry.get("code") in (None, ""):
+                raise CodeMappingError(f"analytes.{name}[{i}]: needs a 'code'")
+            system = entry.get("system")
+            out[(canonical_system(str(system)) if system else None, str(entry["code"]).strip())] = analyte
+    return out
+
+
+def _local_medications(raw: object) -> dict[str, tuple[Ingredient, ...]]:
+    out: dict[str, tuple[Ingredient, ...]] = {}
+    if raw is None:
+        return out
+    if not isinstance(raw, dict):
+        raise CodeMappingError("'medications' must map a drug name to a class or a list of classes")
+    for name, classes in raw.items():
+        phrase = normalise_name(str(name))
+        if not phrase:
+            raise CodeMappingError(f"medications.{name!r}: the name has no letters or digits")
+        listed = [] if classes is None else classes if isinstance(classes, list) else [classes]
+        try:
+            out[phrase] = tuple(Ingredient(name=phrase, drug_class=DrugClass(str(c))) for c in listed)
+        except ValueError:
+            allowed = ", ".join(c.value for c in DrugClass)
+            raise CodeMappingError(f"medications.{name!r}: class must be one of {allowed}") from None
+    return out
+
+
+def build_mapping(local: Mapping[str, Any] | None = None) -> CodeMapping:
+    """The built-in tables, extended by a parsed local mapping document (local entries win)."""
+    analytes, med_codes, med_names = _builtin_parts()
+    if local:
+        unknown = set(local) - {"analytes", "medications"}
+        if unknown:
+            raise CodeMappingError(f"unknown top-level key(s): {', '.join(sorted(map(str, unknown)))}")
+        analytes.update(_local_analytes(local.get("analytes")))
+        med_names.update(_local_medications(local.get("medications")))
+    return CodeMapping(analytes=analytes, med_codes=med_codes, med_names=med_names)
+
+
+def load_code_mapping(path: Path | None) -> CodeMapping:
+    """Built-ins plus the local YAML mapping file at `path` (None: built-ins only)."""
+    if path is None:
+        return DEFAULT_MAPPING
+    try:
+        text = path.read_text(encoding="utf-8")
+        doc = yaml.safe_load(text)
+    except OSError as exc:
+        raise CodeMappingError(f"cannot read code mapping file {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise CodeMappingError(f"code mapping file {path} is not valid YAML: {exc}") from exc
+    if doc is not None and not isinstance(doc, dict):
+        raise CodeMappingError(f"code mapping file {path}: the top level must be a mapping")
+    return build_mapping(doc)
+
+
+DEFAULT_MAPPING = build_mapping()
