@@ -1,0 +1,269 @@
+"""Every Prometheus metric lytewatch exports, declared once on a registry that tests can replace."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any, Final
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import generate_latest as _generate_latest
+
+from alerts.errors import DeadLetterReason
+from alerts.models import AlertEvent, AlertEventKind, RuleId, Severity
+
+#: 1 ms .. 10 s: the worker's own work is milliseconds, a stalled broker shows up at seconds.
+LATENCY_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+#: faust's sensor names its metrics `<prefix>_...`; a fixed prefix keeps dashboards independent of app_id.
+FAUST_METRICS_PREFIX: Final = "lytewatch_faust"
+
+#: Label values are closed sets: anything else is reported as OTHER, so a caller's mistake can never
+#: put free text (let alone a patient id) into a label or explode the number of series.
+OTHER: Final = "other"
+INPUT_FORMATS: Final = ("json", "hl7", "fhir", "unknown")
+RECEIVER_TYPES: Final = ("webhook", "email", "pager", "chat")
+DELIVERY_OUTCOMES: Final = ("delivered", "retried", "failed", "suppressed")
+_DEADLETTER_REASONS: Final = frozenset(r.value for r in DeadLetterReason)
+
+CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
+
+
+def _closed(value: str, allowed: Iterable[str]) -> str:
+    return value if value in allowed else OTHER
+
+
+def _epoch_seconds(value: datetime | float) -> float:
+    return value.timestamp() if isinstance(value, datetime) else float(value)
+
+
+class Metrics:
+    """The metrics of one lytewatch process; pass a fresh CollectorRegistry in tests."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = CollectorRegistry() if registry is None else registry
+        r = self.registry
+        self.input_messages = Counter(
+            "lytewatch_input_messages",
+            "Messages arrived on an input topic, before decoding (ignored and dead-lettered included)",
+            ["topic", "format"],
+            registry=r,
+        )
+        self.ignored = Counter(
+            "lytewatch_ignored",
+            "Input messages ignored as irrelevant (other tests, other drugs, identical re-deliveries)",
+            ["topic"],
+            registry=r,
+        )
+        self.deadletters = Counter(
+            "lytewatch_deadletter",
+            "Input messages sent to the dead-letter topic, by machine-readable reason",
+            ["topic", "reason"],
+            registry=r,
+        )
+        self.alert_transitions = Counter(
+            "lytewatch_alert_transitions",
+            "Alert lifecycle events published on the alerts topic",
+            ["rule", "event", "severity"],
+            registry=r,
+        )
+        self.open_alerts = Gauge(
+            "lytewatch_open_alerts",
+            "Alerts currently open (fired, not resolved) in the partitions this process owns",
+            ["rule", "severity"],
+            registry=r,
+        )
+        self.patients_in_state = Gauge(
+            "lytewatch_patients_in_state",
+            "Patients held in the state table partitions this process owns",
+            registry=r,
+        )
+        self.state_bytes = Gauge(
+            "lytewatch_state_bytes",
+            "Estimated serialised size of the state this process owns, in bytes",
+            registry=r,
+        )
+        self.processing_latency = Histogram(
+            "lytewatch_processing_latency_seconds",
+            "Time from a message's arrival at the worker until its alert events are produced",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.end_to_end_latency = Histogram(
+            "lytewatch_end_to_end_latency_seconds",
+            "Time from the input message's Kafka timestamp until the alert event is produced",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.consumer_lag = Gauge(
+            "lytewatch_consumer_lag",
+            "Messages not yet consumed (end offset minus position) per assigned partition",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.recovery_seconds = Gauge(
+            "lytewatch_changelog_recovery_seconds",
+            "Duration of the last completed state recovery from the changelog, in seconds",
+            registry=r,
+        )
+        self.recovering = Gauge(
+            "lytewatch_changelog_recovering",
+            "1 while the state table is being recovered from the changelog, else 0",
+            registry=r,
+        )
+        self.last_input_timestamp = Gauge(
+            "lytewatch_last_input_timestamp_seconds",
+            "Wall-clock time (Unix seconds) the last message arrived on each input topic",
+            ["topic"],
+            registry=r,
+        )
+        self.build_info = Gauge(
+            "lytewatch_build_info",
+            "Always 1; the labels carry the software version and the clinical rules version",
+            ["version", "rules_version"],
+            registry=r,
+        )
+        self.notifications = Counter(
+            "lytewatch_notifications",
+            "Notification delivery attempts by the notifier, by receiver type and outcome",
+            ["receiver_type", "outcome"],
+            registry=r,
+        )
+        self.delivery = self.notifications
+        self._recovery_started: float | None = None
+        self._prime_label_free_series()
+
+    # --- set-up -------------------------------------------------------------------------------------
+
+    def _prime_label_free_series(self) -> None:
+        # Series that exist from the start read 0 instead of "no data", so rate() and alert rules work
+        # before the first event and dashboards do not show gaps.
+        for rule in RuleId:
+            for severity in Severity:
+                self.open_alerts.labels(rule=rule.value, severity=severity.value).set(0)
+                for kind in AlertEventKind:
+                    self.alert_transitions.labels(rule=rule.value, event=kind.value, severity=severity.value)
+        self.recovering.set(0)
+
+    def prime_topics(self, input_topics: Iterable[str]) -> None:
+        """Create the zero series of every input topic (call once at start with the configured topics)."""
+        for topic in input_topics:
+            for fmt in INPUT_FORMATS:
+                self.input_messages.labels(topic=topic, format=fmt)
+            self.ignored.labels(topic=topic)
+            for reason in DeadLetterReason:
+                self.deadletters.labels(topic=topic, reason=reason.value)
+
+    def prime_notifier(self) -> None:
+        """Create the zero series of the notifier's delivery counter."""
+        for receiver_type in RECEIVER_TYPES:
+            for outcome in DELIVERY_OUTCOMES:
+                self.notifications.labels(receiver_type=receiver_type, outcome=outcome)
+
+    def set_build_info(self, version: str, rules_version: str) -> None:
+        """Publish the software and rules versions (one series, value 1)."""
+        self.build_info.clear()
+        self.build_info.labels(version=version, rules_version=rules_version).set(1)
+
+    def attach_faust(self, app: Any) -> None:
+        """Install faust's Prometheus sensor on this registry; it also serves the registry at /metrics."""
+        from faust.sensors.prometheus import setup_prometheus_sensors
+
+        setup_prometheus_sensors(app, registry=self.registry, name_prefix=FAUST_METRICS_PREFIX)
+
+    # --- inputs -------------------------------------------------------------------------------------
+
+    def count_input(self, topic: str, fmt: str, *, now: float | None = None) -> None:
+        """One message arrived on `topic` in format json/hl7/fhir/unknown."""
+        self.input_messages.labels(topic=topic, format=_closed(fmt, INPUT_FORMATS)).inc()
+        self.last_input_timestamp.labels(topic=topic).set(time.time() if now is None else now)
+
+    def count_ignored(self, topic: str) -> None:
+        """One input message was irrelevant (not a watched test or drug) and was dropped on purpose."""
+        self.ignored.labels(topic=topic).inc()
+
+    def count_deadletter(self, topic: str, reason: DeadLetterReason | str) -> None:
+        """One input message went to the dead-letter topic for `reason`."""
+        value = reason.value if isinstance(reason, DeadLetterReason) else reason
+        self.deadletters.labels(topic=topic, reason=_closed(value, _DEADLETTER_REASONS)).inc()
+
+    # --- alerts -------------------------------------------------------------------------------------
+
+    def record_alert(
+        self,
+        event: AlertEvent,
+        *,
+        input_timestamp: datetime | float | None = None,
+        produced_at: datetime | float | None = None,
+    ) -> None:
+        """Count one published alert event; with `input_timestamp`, observe its end-to-end latency."""
+        self.alert_transitions.labels(
+            rule=event.rule.value, event=event.event.value, severity=event.severity.value
+        ).inc()
+        if input_timestamp is not None:
+            produced = time.time() if produced_at is None else _epoch_seconds(produced_at)
+            self.observe_end_to_end(input_timestamp, produced)
+
+    def set_open_alerts(self, counts: Mapping[tuple[RuleId, Severity], int]) -> None:
+        """Set the open-alert gauge from a full count; every combination missing from `counts` reads 0."""
+        for rule in RuleId:
+            for severity in Severity:
+                self.open_alerts.labels(rule=rule.value, severity=severity.value).set(
+                    counts.get((rule, severity), 0)
+                )
+
+    # --- latency ------------------------------------------------------------------------------------
+
+    def observe_processing(self, seconds: float) -> None:
+        """Arrival at the worker -> alerts produced, in seconds."""
+        self.processing_latency.observe(max(seconds, 0.0))
+
+    def observe_end_to_end(self, input_timestamp: datetime | float, produced_at: datetime | float) -> None:
+        """Input message timestamp -> alert produced; clock skew between hosts never observes < 0."""
+        elapsed = _epoch_seconds(produced_at) - _epoch_seconds(input_timestamp)
+        self.end_to_end_latency.observe(max(elapsed, 0.0))
+
+    # --- consumer and state -------------------------------------------------------------------------
+
+    def set_consumer_lag(self, topic: str, partition: int, lag: int) -> None:
+        """Messages behind on one assigned partition."""
+        self.consumer_lag.labels(topic=topic, partition=str(partition)).set(max(lag, 0))
+
+    def forget_partition(self, topic: str, partition: int) -> None:
+        """Drop the lag series of a partition this process no longer owns (after a rebalance)."""
+        with contextlib.suppress(KeyError):
+            self.consumer_lag.remove(topic, str(partition))
+
+    def set_state_size(self, patients: int, size_bytes: int) -> None:
+        """Publish how many patients, and about how many bytes, the owned state holds."""
+        self.patients_in_state.set(patients)
+        self.state_bytes.set(size_bytes)
+
+    def recovery_started(self) -> None:
+        """The state table began recovering from its changelog."""
+        self._recovery_started = time.monotonic()
+        self.recovering.set(1)
+
+    def recovery_finished(self) -> None:
+        """Recovery is done; its duration becomes lytewatch_changelog_recovery_seconds."""
+        if self._recovery_started is not None:
+            self.recovery_seconds.set(time.monotonic() - self._recovery_started)
+            self._recovery_started = None
+        self.recovering.set(0)
+
+    # --- notifier -----------------------------------------------------------------------------------
+
+    def count_notification(self, receiver_type: str, outcome: str) -> None:
+        """One delivery attempt of the notifier and how it ended."""
+        self.notifications.labels(
+            receiver_type=_closed(receiver_type, RECEIVER_TYPES),
+            outcome=_closed(outcome, DELIVERY_OUTCOMES),
+        ).inc()
+
+    # --- exposition ---------------------------------------------------------------------------------
+
+    def render(self) -> bytes:
+        """The registry in the Prometheus text format (serve with CONTENT_TYPE)."""
+        return _generate_latest(self.registry)
