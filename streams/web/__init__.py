@@ -1,0 +1,1 @@
+"""The live dashboard: an aiohttp service over the alerts topic, with acknowledgement."""
