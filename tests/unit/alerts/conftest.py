@@ -46,6 +46,7 @@ DRUGS: dict[str, tuple[DrugClass, ...]] = {
     "hydrochlorothiazide": (DrugClass.THIAZIDE,),
     "acetazolamide": (DrugClass.CARBONIC_ANHYDRASE_INHIBITOR,),
     "spironolactone": (DrugClass.POTASSIUM_SPARING,),
+    "triamterene": (DrugClass.POTASSIUM_SPARING,),
     "potassium chloride": (DrugClass.POTASSIUM_REPLACEMENT,),
     "magnesium sulfate": (DrugClass.MAGNESIUM_REPLACEMENT,),
 }
