@@ -121,6 +121,8 @@ def normalise_result(analyte: Analyte, value: object, unit: str | None) -> Norma
 
     Raises InvalidInputError with NON_NUMERIC_VALUE, UNKNOWN_UNIT or IMPLAUSIBLE_VALUE.
     """
+    if value is None or value == "":
+        raise InvalidInputError(DeadLetterReason.NON_NUMERIC_VALUE, f"{analyte.value} result has no value")
     number = _parse_number(value)
     if number is None:
         shown = value if isinstance(value, str | int | float) else type(value).__name__
