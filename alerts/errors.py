@@ -17,6 +17,8 @@ class DeadLetterReason(StrEnum):
     HL7_PARSE_ERROR = "hl7_parse_error"
     FHIR_INVALID = "fhir_invalid"
     MISSING_PATIENT = "missing_patient"
+    # Not bad input: the worker failed on this message (a bug); it is kept so nothing is lost.
+    PROCESSING_ERROR = "processing_error"
 
 
 class AlertsError(Exception):

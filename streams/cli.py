@@ -1,0 +1,251 @@
+"""The `lytewatch` command: worker, topics, replay, feeds, services and benchmarks."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO
+
+from alerts.errors import AlertsError
+from streams.errors import StreamsError
+from streams.settings import Settings, SettingsError, load_settings
+
+MIMIC_ATTRIBUTION = (
+    "Derived from the MIMIC-IV Clinical Database Demo v2.2 (Johnson et al., PhysioNet, "
+    "https://doi.org/10.13026/dp1f-ex47), ODbL 1.0: keep this attribution with the output."
+)
+
+
+def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.worker import run_worker
+
+    run_worker(settings)
+    return 0
+
+
+def _cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.topics import ensure_topics
+    from streams.worker import wait_for_broker
+
+    async def go() -> None:
+        await wait_for_broker(settings, give_up_after=args.wait)
+        for spec, outcome in await ensure_topics(settings):
+            config = ", ".join(f"{k}={v}" for k, v in spec.config.items())
+            print(f"{spec.name:<28} {outcome:<24} {spec.purpose}" + (f" [{config}]" if config else ""))
+
+    asyncio.run(go())
+    return 0
+
+
+def _cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
+    from alerts.codes import load_code_mapping
+    from alerts.rulesfile import load_rules
+    from streams.replay import open_lines, replay
+
+    rules = load_rules(args.rules or settings.rules_file)
+    mapping = load_code_mapping(settings.code_mapping_file)
+    out = _open_out(args.output)
+    deadletter = open(args.deadletter, "wb") if args.deadletter else None  # noqa: SIM115
+    try:
+        summary = replay(
+            open_lines(args.input),
+            rules=rules,
+            mapping=mapping,
+            tz=settings.tz,
+            alerts_out=out,
+            deadletter_out=deadletter,
+        )
+    finally:
+        out.flush()
+        if out is not sys.stdout.buffer:
+            out.close()
+        if deadletter is not None:
+            deadletter.close()
+    if args.summary:
+        print(f"rules_version: {rules.rules_version}", file=sys.stderr)
+        print(summary.render(), file=sys.stderr)
+    return 0
+
+
+def _open_out(path: str | None) -> IO[bytes]:
+    if path in (None, "-"):
+        return sys.stdout.buffer
+    return open(path, "wb")
+
+
+def _emit(envelopes: object, args: argparse.Namespace, settings: Settings) -> int:
+    """Write envelopes to --output (NDJSON) or produce them to the input topics with --produce."""
+    from streams.feeds import write_ndjson
+
+    if args.produce:
+        from streams.feeds.produce import produce_envelopes
+        from streams.worker import wait_for_broker
+
+        async def go() -> None:
+            await wait_for_broker(settings, give_up_after=60)
+            stats = await produce_envelopes(
+                settings,
+                envelopes,
+                rate=args.rate,
+                time_scale=getattr(args, "speed", None),  # type: ignore[arg-type]
+            )
+            print(stats.render(), file=sys.stderr)
+
+        asyncio.run(go())
+        return 0
+    out = _open_out(args.output)
+    try:
+        count = write_ndjson(envelopes, out)  # type: ignore[arg-type]
+    finally:
+        out.flush()
+        if out is not sys.stdout.buffer:
+            out.close()
+    print(f"wrote {count} envelopes", file=sys.stderr)
+    return 0
+
+
+def _cmd_mimic(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.feeds.mimic import iter_mimic
+
+    print(MIMIC_ATTRIBUTION, file=sys.stderr)
+    return _emit(iter_mimic(Path(args.data)), args, settings)
+
+
+def _cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.feeds.simulate import FaultMix, simulate
+
+    faults = FaultMix(
+        corrections=args.corrections,
+        cancellations=args.cancellations,
+        duplicates=args.duplicates,
+        out_of_order=args.out_of_order,
+        bad=args.bad,
+    )
+    envelopes = simulate(
+        patients=args.patients,
+        seed=args.seed,
+        events=args.events,
+        duration_s=args.duration,
+        rate=args.rate or 1000.0,
+        faults=faults,
+    )
+    return _emit(envelopes, args, settings)
+
+
+def _cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.logs import configure_logging
+    from streams.web.dashboard import run_dashboard
+
+    configure_logging(settings.log_level, settings.log_format)
+    asyncio.run(run_dashboard(settings))
+    return 0
+
+
+def _cmd_notifier(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.logs import configure_logging
+    from streams.notifier import run_notifier
+
+    configure_logging(settings.log_level, settings.log_format)
+    routes = Path(args.routes) if args.routes else settings.notifier_routes_file
+    if routes is None:
+        print("lytewatch notifier: give --routes FILE or LYTEWATCH_NOTIFIER_ROUTES_FILE", file=sys.stderr)
+        return 2
+    asyncio.run(run_notifier(settings, routes))
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.bench import run_bench
+
+    return run_bench(settings, quick=args.quick, json_path=args.json)
+
+
+def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.demo import run_demo
+
+    return run_demo(settings, feed=args.feed, speed=args.speed)
+
+
+def _feed_output(parser: argparse.ArgumentParser) -> None:
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("--output", "-o", help="NDJSON replay file to write (default: stdout)")
+    target.add_argument("--produce", action="store_true", help="produce to the input topics instead")
+    parser.add_argument("--rate", type=float, default=None, help="target events/s when producing")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lytewatch", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    commands: dict[str, Callable[[argparse.Namespace, Settings], int]] = {}
+
+    def add(
+        name: str, handler: Callable[[argparse.Namespace, Settings], int], help_: str
+    ) -> argparse.ArgumentParser:
+        commands[name] = handler
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(handler=handler)
+        return p
+
+    add("worker", _cmd_worker, "run a stream worker (web: /metrics /healthz /readyz)")
+    topics = add("topics", _cmd_topics, "create every topic lytewatch uses (idempotent)")
+    topics.add_argument("action", choices=["create"])
+    topics.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the broker")
+
+    replay = add("replay", _cmd_replay, "run the engine over a replay file (no Kafka)")
+    replay.add_argument("input", help="NDJSON replay file, or - for stdin")
+    replay.add_argument("--output", "-o", help="alert events NDJSON (default: stdout)")
+    replay.add_argument("--deadletter", help="write dead letters here (NDJSON)")
+    replay.add_argument("--rules", type=Path, help="rules file (default: LYTEWATCH_RULES_FILE or built-in)")
+    replay.add_argument("--summary", action="store_true", help="print counts to stderr")
+
+    mimic = add("mimic", _cmd_mimic, "turn the MIMIC-IV demo tables into input events")
+    mimic.add_argument("--data", default="../shared/data/mimic-iv-demo", help="MIMIC-IV demo directory")
+    mimic.add_argument("--speed", type=float, default=None, help="hospital seconds per wall second")
+    _feed_output(mimic)
+
+    sim = add("simulate", _cmd_simulate, "a deterministic synthetic hospital feed")
+    sim.add_argument("--patients", type=int, default=1000)
+    limit = sim.add_mutually_exclusive_group()
+    limit.add_argument("--duration", type=float, help="seconds of feed at --rate")
+    limit.add_argument("--events", type=int, help="number of events")
+    sim.add_argument("--seed", type=int, default=1)
+    sim.add_argument("--corrections", type=float, default=0.02, help="share of results corrected later")
+    sim.add_argument("--cancellations", type=float, default=0.01, help="share of results cancelled later")
+    sim.add_argument("--duplicates", type=float, default=0.02, help="share of messages sent twice")
+    sim.add_argument("--out-of-order", type=float, default=0.03, help="share of results delivered late")
+    sim.add_argument("--bad", type=float, default=0.01, help="share of malformed messages")
+    _feed_output(sim)
+
+    add("dashboard", _cmd_dashboard, "serve the live dashboard and its API")
+    notifier = add("notifier", _cmd_notifier, "deliver alerts to pager, chat and e-mail")
+    notifier.add_argument("--routes", help="routing file (default: LYTEWATCH_NOTIFIER_ROUTES_FILE)")
+
+    bench = add("bench", _cmd_bench, "benchmark throughput, latency, recovery and memory")
+    bench.add_argument("--quick", action="store_true", help="small sizes, under 2 minutes")
+    bench.add_argument("--json", type=Path, help="write the figures here")
+
+    demo = add("demo", _cmd_demo, "broker topics + worker + dashboard + a demo feed (what `make run` runs)")
+    demo.add_argument("--feed", choices=["mimic", "simulate"], default="mimic")
+    demo.add_argument("--speed", type=float, default=3600.0, help="hospital seconds per wall second")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        return int(args.handler(args, settings))
+    except (SettingsError, AlertsError, StreamsError) as exc:
+        # Start-up errors (bad settings, rules or mapping files) name the bad key; no traceback needed.
+        print(f"lytewatch: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

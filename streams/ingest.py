@@ -1,0 +1,122 @@
+"""One raw input message -> the patient events to forward, the dead letters to write, and what to count."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+
+import orjson
+
+from alerts.codes import CodeMapping
+from alerts.errors import DeadLetterReason
+from streams.codecs import InputKind, decode
+from streams.codecs.deadletter import deadletter_record
+from streams.envelope import Origin, PatientEnvelope
+from streams.errors import DecodeError
+
+
+@dataclass(frozen=True, slots=True)
+class IngestOutcome:
+    """What became of one input message: the envelopes to forward (keyed by patient), dead letters, counts."""
+
+    format: str
+    forward: tuple[PatientEnvelope, ...]
+    deadletters: tuple[tuple[DeadLetterReason, bytes], ...]
+    ignored: int
+
+    @property
+    def disposition(self) -> str:
+        """used, ignored or deadlettered: every message is exactly one (partly bad ones count as used)."""
+        if self.forward:
+            return "used"
+        if self.deadletters:
+            return "deadlettered"
+        return "ignored"
+
+
+def ingest_message(
+    kind: InputKind,
+    raw: bytes,
+    origin: Origin,
+    *,
+    key: bytes | None,
+    tz: tzinfo,
+    mapping: CodeMapping,
+    now: datetime,
+) -> IngestOutcome:
+    """Decode and normalise one message; never raises for bad input (it becomes a dead letter)."""
+    try:
+        decoded = decode(kind, raw, tz=tz, mapping=mapping)
+    except DecodeError as exc:
+        record = dead_letter_bytes(
+            topic=origin.topic,
+            partition=origin.partition,
+            offset=origin.offset,
+            key=key,
+            raw=raw,
+            reason=exc.reason,
+            detail=exc.detail,
+            at=now,
+        )
+        return IngestOutcome(
+            format=_sniff_format(raw), forward=(), deadletters=((exc.reason, record),), ignored=0
+        )
+    forward = tuple(
+        PatientEnvelope(event=event, origin=origin.model_copy(update={"index": index}))
+        for index, event in enumerate(decoded.events)
+    )
+    deadletters = tuple(
+        (
+            rejection.reason,
+            dead_letter_bytes(
+                topic=origin.topic,
+                partition=origin.partition,
+                offset=origin.offset,
+                key=key,
+                raw=raw,
+                reason=rejection.reason,
+                detail=rejection.detail,
+                at=now,
+            ),
+        )
+        for rejection in decoded.rejected
+    )
+    return IngestOutcome(
+        format=decoded.format, forward=forward, deadletters=deadletters, ignored=decoded.ignored
+    )
+
+
+def dead_letter_bytes(
+    *,
+    topic: str,
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    raw: bytes,
+    reason: DeadLetterReason,
+    detail: str,
+    at: datetime,
+) -> bytes:
+    """The dead-letter record of EVENTS.md, encoded for the topic (or a replay's dead-letter file)."""
+    return orjson.dumps(
+        deadletter_record(
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            key=key,
+            raw=raw,
+            reason=reason,
+            detail=detail,
+            at=at,
+        )
+    )
+
+
+def _sniff_format(raw: bytes) -> str:
+    """A best guess for metrics when the message could not be decoded at all."""
+    head = raw.lstrip()[:3]
+    if head.startswith(b"MSH"):
+        return "hl7v2"
+    if head.startswith(b"{"):
+        return "fhir" if b'"resourceType"' in raw[:4096] else "json"
+    return "unknown"
