@@ -1,0 +1,362 @@
+"""A real `lytewatch worker` on the real broker, scraped by a real Prometheus server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.kafka_helpers import consume, produce
+from tests.unit.ops.deploy_files import (
+    PROMETHEUS_OWN,
+    RULES,
+    dashboard_exprs,
+    load_rules,
+    metric_names,
+    require_tool,
+    rule_exprs,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+LYTEWATCH = REPO / ".venv" / "bin" / "lytewatch"
+# Exported by the notifier process, not by a worker.
+NOTIFIER_ONLY = frozenset({"lytewatch_notifications_total"})
+START_TIMEOUT_S = 90.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _get(url: str, timeout: float = 3.0) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def _wait_for(what: str, check: Callable[[], Any], timeout: float, proc: subprocess.Popen[bytes]) -> Any:
+    """Poll `check` until it returns something truthy; fail naming `what` (with the process's log)."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"{what}: process exited with {proc.returncode}")
+        try:
+            result = check()
+        except (OSError, ValueError, KeyError) as exc:
+            last_error, result = exc, None
+        if result:
+            return result
+        time.sleep(0.5)
+    pytest.fail(f"{what}: not within {timeout:.0f} s (last error: {last_error!r})")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+@dataclass
+class Worker:
+    proc: subprocess.Popen[bytes]
+    port: int
+    topics: dict[str, str]
+    log: Path
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/metrics"
+
+    def scrape(self) -> dict[str, list[tuple[dict[str, str], float]]]:
+        """Sample name -> [(labels, value)] of the worker's /metrics page."""
+        status, body = _get(self.metrics_url)
+        assert status == 200, body
+        samples: dict[str, list[tuple[dict[str, str], float]]] = {}
+        for family in text_string_to_metric_families(body):
+            for sample in family.samples:
+                samples.setdefault(sample.name, []).append((sample.labels, sample.value))
+        return samples
+
+
+@pytest.fixture
+def start_worker(
+    kafka_bootstrap: str, unique_name: Callable[[str], str], tmp_path: Path
+) -> Iterator[Callable[[], Worker]]:
+    """Start `lytewatch worker` on unique topics, app id and data dir; wait until /readyz says ready."""
+    started: list[Worker] = []
+
+    def start() -> Worker:
+        n = len(started)
+        topics = {
+            kind: unique_name(f"{kind}{n}")
+            for kind in (
+                "labs",
+                "orders",
+                "adt",
+                "acks",
+                "alerts",
+                "deadletter",
+                "patient_events",
+                "notifier_deadletter",
+                "notifier_log",
+            )
+        }
+        port = _free_port()
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("LYTEWATCH_")},
+            "LYTEWATCH_BROKER": f"kafka://{kafka_bootstrap}",
+            "LYTEWATCH_APP_ID": unique_name(f"app{n}"),
+            "LYTEWATCH_DATA_DIR": str(tmp_path / f"worker{n}"),
+            "LYTEWATCH_WEB_PORT": str(port),
+            "LYTEWATCH_PARTITIONS": "2",
+            **{f"LYTEWATCH_TOPIC_{kind.upper()}": name for kind, name in topics.items()},
+        }
+        log = tmp_path / f"worker{n}.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [str(LYTEWATCH), "worker"], env=env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT
+            )
+        worker = Worker(proc, port, topics, log)
+        started.append(worker)
+        _wait_for(
+            f"worker /readyz (log: {log})",
+            lambda: _get(f"http://127.0.0.1:{port}/readyz")[0] == 200,
+            START_TIMEOUT_S,
+            proc,
+        )
+        return worker
+
+    yield start
+    for worker in started:
+        _stop(worker.proc)
+
+
+@pytest.fixture
+def start_prometheus(tmp_path: Path) -> Iterator[Callable[[int], str]]:
+    """Start /usr/bin/prometheus on loopback scraping a worker port every second, with the project's rules."""
+    binary = require_tool("prometheus")
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(worker_port: int) -> str:
+        home = tmp_path / f"prometheus{len(procs)}"
+        home.mkdir()
+        (home / "rules.yml").write_text(RULES.read_text())
+        (home / "prometheus.yml").write_text(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+            "rule_files: [rules.yml]\n"
+            "scrape_configs:\n"
+            "  - job_name: lytewatch-worker\n"
+            f"    static_configs: [{{targets: ['127.0.0.1:{worker_port}']}}]\n"
+        )
+        port = _free_port()
+        with (home / "prometheus.log").open("wb") as out:
+            proc = subprocess.Popen(
+                [
+                    binary,
+                    f"--config.file={home / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={home / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                ],
+                cwd=home,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        procs.append(proc)
+        url = f"http://127.0.0.1:{port}"
+        _wait_for("prometheus /-/ready", lambda: _get(f"{url}/-/ready")[0] == 200, 60.0, proc)
+        return url
+
+    yield start
+    for proc in procs:
+        _stop(proc)
+
+
+def _query(prometheus: str, promql: str) -> list[dict[str, Any]]:
+    status, body = _get(f"{prometheus}/api/v1/query?" + urllib.parse.urlencode({"query": promql}))
+    data = json.loads(body)
+    assert status == 200 and data["status"] == "success", body
+    result: list[dict[str, Any]] = data["data"]["result"]
+    return result
+
+
+def _send_depletion_case(bootstrap: str, topics: dict[str, str], patient: str) -> None:
+    """A loop diuretic, then low K and low Mg: enough for KMG_COMBINED to fire; plus one unreadable result."""
+    t0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+
+    def iso(minutes: int) -> str:
+        return (t0 + timedelta(minutes=minutes)).isoformat()
+
+    order = {
+        "order_id": f"{patient}-o1",
+        "patient_id": patient,
+        "medication": {
+            "code": "4603",
+            "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+            "display": "furosemide 40 mg IV",
+        },
+        "status": "active",
+        "start": iso(0),
+        "recorded_at": iso(0),
+    }
+    labs = [
+        {
+            "result_id": f"{patient}-k",
+            "patient_id": patient,
+            "code": "2823-3",
+            "system": "http://loinc.org",
+            "value": 2.9,
+            "unit": "mmol/L",
+            "collected_at": iso(60),
+        },
+        {
+            "result_id": f"{patient}-mg",
+            "patient_id": patient,
+            "code": "2601-3",
+            "system": "http://loinc.org",
+            "value": 0.48,
+            "unit": "mmol/L",
+            "collected_at": iso(61),
+        },
+    ]
+    key = patient.encode()
+    asyncio.run(produce(bootstrap, topics["orders"], [(key, json.dumps(order).encode())]))
+    asyncio.run(
+        produce(
+            bootstrap,
+            topics["labs"],
+            [(key, json.dumps(lab).encode()) for lab in labs] + [(key, b"this is not json")],
+        )
+    )
+
+
+def test_every_metric_the_dashboard_and_rules_use_is_on_a_running_worker(
+    start_worker: Callable[[], Worker], kafka_bootstrap: str
+) -> None:
+    worker = start_worker()
+    _send_depletion_case(kafka_bootstrap, worker.topics, "MRN-PROM-1")
+    alerts = asyncio.run(consume(kafka_bootstrap, worker.topics["alerts"], expected=1, timeout=60))
+    assert alerts, f"no alert produced (worker log: {worker.log})"
+
+    used = {name for expr in dashboard_exprs() + rule_exprs() for name in metric_names(expr)}
+    wanted = used - PROMETHEUS_OWN - NOTIFIER_ONLY
+
+    # Gauges such as the consumer lag are set by timers, so give them a few rounds to appear.
+    missing = wanted
+    deadline = time.monotonic() + 45.0
+    while missing and time.monotonic() < deadline:
+        missing = wanted - set(worker.scrape())
+        if missing:
+            time.sleep(1.0)
+
+    assert not missing, (
+        f"queried by the dashboard or rules but not on the worker's /metrics: {sorted(missing)}"
+    )
+
+
+def test_worker_metrics_never_label_a_patient(
+    start_worker: Callable[[], Worker], kafka_bootstrap: str
+) -> None:
+    worker = start_worker()
+    patient = "MRN-PROM-LABEL-7"
+    _send_depletion_case(kafka_bootstrap, worker.topics, patient)
+    assert asyncio.run(consume(kafka_bootstrap, worker.topics["alerts"], expected=1, timeout=60))
+
+    samples = worker.scrape()
+    label_values = {value for series in samples.values() for labels, _ in series for value in labels.values()}
+
+    assert not {v for v in label_values if patient in v}
+
+
+def test_prometheus_scrapes_input_counter_and_latency_histogram(
+    start_worker: Callable[[], Worker],
+    start_prometheus: Callable[[int], str],
+    kafka_bootstrap: str,
+) -> None:
+    worker = start_worker()
+    prometheus = start_prometheus(worker.port)
+    labs, orders = worker.topics["labs"], worker.topics["orders"]
+
+    _send_depletion_case(kafka_bootstrap, worker.topics, "MRN-PROM-2")
+    assert asyncio.run(consume(kafka_bootstrap, worker.topics["alerts"], expected=1, timeout=60))
+
+    def labs_counted() -> float:
+        result = _query(prometheus, f'sum(lytewatch_input_messages_total{{topic="{labs}"}})')
+        return float(result[0]["value"][1]) if result and float(result[0]["value"][1]) >= 3 else 0.0
+
+    assert _wait_for("3 lab messages counted in Prometheus", labs_counted, 60.0, worker.proc) == 3.0
+    orders_counted = _query(prometheus, f'sum(lytewatch_input_messages_total{{topic="{orders}"}})')
+    assert float(orders_counted[0]["value"][1]) == 1.0
+    dead = _query(prometheus, f'sum(lytewatch_deadletter_total{{topic="{labs}", reason="not_json"}})')
+    assert float(dead[0]["value"][1]) == 1.0
+    fired = _query(prometheus, 'sum(lytewatch_alert_transitions_total{rule="KMG_COMBINED", event="fired"})')
+    assert float(fired[0]["value"][1]) >= 1.0
+
+    def latency_observed() -> list[dict[str, Any]]:
+        return _query(prometheus, "lytewatch_processing_latency_seconds_count > 0")
+
+    _wait_for("processing latency observations in Prometheus", latency_observed, 30.0, worker.proc)
+    buckets = _query(prometheus, "lytewatch_processing_latency_seconds_bucket")
+    assert {b["metric"]["le"] for b in buckets} >= {"0.001", "10.0", "+Inf"}
+    p99 = _query(
+        prometheus, "histogram_quantile(0.99, sum by (le) (lytewatch_processing_latency_seconds_bucket))"
+    )
+    assert 0 < float(p99[0]["value"][1]) <= 10
+    e2e = _query(prometheus, "sum(lytewatch_end_to_end_latency_seconds_count)")
+    assert float(e2e[0]["value"][1]) >= 1.0
+    up = _query(prometheus, 'up{job="lytewatch-worker"}')
+    assert [float(s["value"][1]) for s in up] == [1.0]
+
+
+def _rfc3339(value: str) -> datetime:
+    # Prometheus writes nanoseconds; Python parses at most microseconds.
+    head, _, frac = value.rstrip("Z").partition(".")
+    return datetime.fromisoformat(f"{head}.{(frac + '000000')[:6]}+00:00")
+
+
+def test_prometheus_evaluates_every_rule_without_error_on_live_data(
+    start_worker: Callable[[], Worker], start_prometheus: Callable[[int], str]
+) -> None:
+    worker = start_worker()
+    prometheus = start_prometheus(worker.port)
+    _wait_for("first scrape", lambda: _query(prometheus, "lytewatch_build_info"), 30.0, worker.proc)
+    scraped_at = datetime.now(UTC)
+
+    def rules_evaluated_since_scrape() -> list[dict[str, Any]]:
+        status, body = _get(f"{prometheus}/api/v1/rules")
+        rules = [r for g in json.loads(body)["data"]["groups"] for r in g["rules"]]
+        fresh = [r for r in rules if _rfc3339(r["lastEvaluation"]) > scraped_at]
+        return rules if status == 200 and rules and len(fresh) == len(rules) else []
+
+    rules = _wait_for("every rule evaluated on scraped data", rules_evaluated_since_scrape, 30.0, worker.proc)
+
+    assert {r["name"] for r in rules} == {r["alert"] for r in load_rules()}
+    assert [(r["name"], r.get("lastError")) for r in rules if r["health"] != "ok"] == []
+    # A healthy worker that has just started, with no traffic history, trips nothing.
+    assert [r["name"] for r in rules if r["state"] != "inactive"] == []
