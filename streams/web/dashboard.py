@@ -1,0 +1,273 @@
+"""The dashboard process: rebuilds open alerts from the alerts topic, serves the page and API, sends acks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from typing import Any
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+from aiokafka.helpers import create_ssl_context
+from pydantic import ValidationError
+
+from alerts.models import AlertEvent
+from streams.settings import Settings, load_settings
+from streams.web.alert_book import AlertBook
+from streams.web.api import AckUnavailableError, DashboardState, create_app
+
+log = logging.getLogger(__name__)
+
+# Consecutive empty polls after which the topic counts as read to its end even if the end-offset
+# comparison has not matched yet (transaction markers can leave the position short of the high mark).
+_EMPTY_POLLS_FOR_CAUGHT_UP = 3
+
+
+def kafka_client_options(settings: Settings) -> dict[str, Any]:
+    """Connection options for plain aiokafka clients, from the broker settings."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap_servers,
+        "security_protocol": settings.broker_security_protocol,
+    }
+    if settings.broker_security_protocol in ("SSL", "SASL_SSL"):
+        cafile = str(settings.broker_ssl_cafile) if settings.broker_ssl_cafile else None
+        options["ssl_context"] = create_ssl_context(cafile=cafile)
+    if settings.broker_security_protocol.startswith("SASL_"):
+        options["sasl_mechanism"] = settings.broker_sasl_mechanism
+        options["sasl_plain_username"] = settings.broker_sasl_username
+        password = settings.broker_sasl_password
+        options["sasl_plain_password"] = password.get_secret_value() if password else None
+    return options
+
+
+class _AccessLogger(AbstractAccessLogger):
+    """Request log at DEBUG without the query string: the stream URL may carry the token."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.debug("%s %s -> %s in %.3fs", request.method, request.path, response.status, time)
+
+    @property
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.DEBUG)
+
+
+class AlertsReader:
+    """Reads the whole alerts topic from the beginning, without a consumer group, into the book."""
+
+    def __init__(self, settings: Settings, state: DashboardState, *, poll_ms: int = 500) -> None:
+        self._settings = settings
+        self._state = state
+        self._poll_ms = poll_ms
+        # Where to go on after a reconnect, so a broker outage does not replay the topic.
+        self._positions: dict[TopicPartition, int] = {}
+
+    async def run(self) -> None:
+        """Consume until cancelled, reconnecting with back-off when the broker or topic is unavailable."""
+        backoff = 1.0
+        while True:
+            try:
+                await self._consume()
+            except KafkaError as exc:
+                log.warning(
+                    "alerts topic %s unavailable (%s); retrying in %.0fs",
+                    self._settings.topic_alerts,
+                    type(exc).__name__,
+                    backoff,
+                )
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 30.0)
+
+    async def _consume(self) -> None:
+        consumer = AIOKafkaConsumer(
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            client_id="lytewatch-dashboard",
+            **kafka_client_options(self._settings),
+        )
+        consumer.subscribe([self._settings.topic_alerts])
+        try:
+            await consumer.start()
+            for tp in consumer.assignment():
+                if tp in self._positions:
+                    consumer.seek(tp, self._positions[tp])
+            targets = await consumer.end_offsets(list(consumer.assignment()))
+            log.info(
+                "reading alerts topic %s (%d partitions) from the beginning",
+                self._settings.topic_alerts,
+                len(targets),
+            )
+            empty_polls = 0
+            while True:
+                batch = await consumer.getmany(timeout_ms=self._poll_ms, max_records=1000)
+                for tp, records in batch.items():
+                    for record in records:
+                        self._handle(record)
+                        self._positions[tp] = record.offset + 1
+                empty_polls = 0 if batch else empty_polls + 1
+                if not self._state.caught_up:
+                    await self._check_caught_up(consumer, targets, empty_polls)
+        finally:
+            await consumer.stop()
+
+    async def _check_caught_up(
+        self, consumer: AIOKafkaConsumer, targets: dict[TopicPartition, int], empty_polls: int
+    ) -> None:
+        done = empty_polls >= _EMPTY_POLLS_FOR_CAUGHT_UP
+        if not done:
+            positions = [await consumer.position(tp) for tp in targets]
+            done = all(pos >= targets[tp] for tp, pos in zip(targets, positions, strict=True))
+        if done:
+            self._state.caught_up = True
+            self._state.metrics.caught_up.set(1)
+            log.info("alerts topic read to its end: %d open alerts", len(self._state.book))
+
+    def _handle(self, record: ConsumerRecord) -> None:
+        metrics = self._state.metrics
+        if record.value is None:
+            metrics.alert_events.labels("invalid").inc()
+            return
+        try:
+            event = AlertEvent.model_validate_json(record.value)
+        except ValidationError:
+            metrics.alert_events.labels("invalid").inc()
+            # Topic/partition/offset name the message; its content may hold a patient id.
+            log.warning(
+                "skipping undecodable alert event at %s/%d/%d", record.topic, record.partition, record.offset
+            )
+            return
+        transition = self._state.book.apply(event)
+        if transition is None:
+            metrics.alert_events.labels("duplicate").inc()
+            return
+        metrics.alert_events.labels("applied").inc()
+        self._state.apply(transition)
+
+
+class AckProducer:
+    """Produces acknowledgements to the acks topic; started on first use so a broker outage at boot is ok."""
+
+    def __init__(self, settings: Settings, *, timeout: float = 10.0) -> None:
+        self._settings = settings
+        self._timeout = timeout
+        self._producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+
+    async def send(self, key: bytes, value: bytes) -> None:
+        try:
+            async with asyncio.timeout(self._timeout):
+                producer = await self._started()
+                await producer.send_and_wait(self._settings.topic_acks, value=value, key=key)
+        except (KafkaError, TimeoutError) as exc:
+            log.warning(
+                "acknowledgement not produced to %s: %s", self._settings.topic_acks, type(exc).__name__
+            )
+            await self._discard()
+            raise AckUnavailableError(str(exc)) from exc
+
+    async def _started(self) -> AIOKafkaProducer:
+        async with self._lock:
+            if self._producer is None:
+                producer = AIOKafkaProducer(
+                    acks="all",
+                    enable_idempotence=True,
+                    client_id="lytewatch-dashboard",
+                    **kafka_client_options(self._settings),
+                )
+                try:
+                    await producer.start()
+                except BaseException:
+                    await producer.stop()
+                    raise
+                self._producer = producer
+            return self._producer
+
+    async def _discard(self) -> None:
+        async with self._lock:
+            producer, self._producer = self._producer, None
+        if producer is not None:
+            with contextlib.suppress(KafkaError):
+                await producer.stop()
+
+    async def stop(self) -> None:
+        await self._discard()
+
+
+class Dashboard:
+    """The dashboard service; `port=0` (tests) binds a free port, readable from `.port` after start()."""
+
+    def __init__(
+        self, settings: Settings, *, port: int | None = None, keepalive: float = 15.0, max_log: int = 10_000
+    ) -> None:
+        self.settings = settings
+        # Microseconds since the epoch: sequence ids of an earlier run of the process are always lower,
+        # so a browser reconnecting after a restart gets a snapshot, not someone else's replay.
+        self.state = DashboardState(book=AlertBook(first_seq=time.time_ns() // 1000, max_log=max_log))
+        self._port = settings.dashboard_port if port is None else port
+        self._keepalive = keepalive
+        self._acks = AckProducer(settings)
+        self._reader = AlertsReader(settings, self.state)
+        self._reader_task: asyncio.Task[None] | None = None
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def port(self) -> int:
+        if self._runner is None or not self._runner.addresses:
+            raise RuntimeError("the dashboard is not started")
+        return int(self._runner.addresses[0][1])
+
+    async def start(self) -> None:
+        token = self.settings.dashboard_token.get_secret_value() if self.settings.dashboard_token else None
+        app = create_app(self.state, self._acks.send, token=token, keepalive=self._keepalive)
+        self._runner = web.AppRunner(app, access_log_class=_AccessLogger, shutdown_timeout=2.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.settings.dashboard_host, self._port)
+        await site.start()
+        self._reader_task = asyncio.create_task(self._reader.run(), name="dashboard-alerts-reader")
+        log.info("dashboard listening on http://%s:%d/", self.settings.dashboard_host, self.port)
+
+    async def stop(self) -> None:
+        if self._reader_task is not None:
+            self._reader_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader_task
+            self._reader_task = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        await self._acks.stop()
+
+
+async def run_dashboard(settings: Settings) -> None:
+    """Run the dashboard until cancelled."""
+    dashboard = Dashboard(settings)
+    await dashboard.start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await dashboard.stop()
+
+
+def main() -> None:
+    """`python -m streams.web.dashboard`: run with settings from LYTEWATCH_* variables; SIGTERM stops it."""
+    settings = load_settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    async def serve() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await run_dashboard(settings)
+
+    asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()

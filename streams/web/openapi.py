@@ -1,0 +1,293 @@
+"""The dashboard API's request shape and its OpenAPI 3.1 description, built from the pydantic models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.json_schema import models_json_schema
+
+from alerts.models import AlertEvent, RuleId, Severity
+from streams.web.alert_book import AlertView
+
+
+class AckRequest(BaseModel):
+    """The body of POST /api/alerts/{alert_id}/ack."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    by: str = Field(min_length=1, max_length=200, description="who acknowledges (name or user id)")
+    note: str | None = Field(default=None, max_length=2000)
+
+    @field_validator("by")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("must not be blank")
+        return value
+
+
+_REF = "#/components/schemas/{model}"
+Security = list[dict[str, list[str]]]
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json_content(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": _json_content(_ref("Error"))}
+
+
+_FILTERS: list[dict[str, Any]] = [
+    {
+        "name": "unit",
+        "in": "query",
+        "required": False,
+        "description": "only alerts of this nursing unit (case-insensitive)",
+        "schema": {"type": "string"},
+    },
+    {
+        "name": "min_severity",
+        "in": "query",
+        "required": False,
+        "description": "only alerts at least this severe",
+        "schema": {"type": "string", "enum": [s.value for s in Severity]},
+    },
+    {
+        "name": "rule",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string", "enum": [r.value for r in RuleId]},
+    },
+]
+
+_ALERT_ID = {"name": "alert_id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _schemas() -> dict[str, Any]:
+    _, top = models_json_schema(
+        [(AlertView, "serialization"), (AlertEvent, "serialization"), (AckRequest, "validation")],
+        ref_template=_REF,
+    )
+    schemas: dict[str, Any] = dict(top["$defs"])
+    schemas["Error"] = {
+        "type": "object",
+        "required": ["error", "detail"],
+        "properties": {
+            "error": {"type": "string", "description": "machine-readable code"},
+            "detail": {"type": "string"},
+            "problems": {"type": "array", "items": {"type": "object"}},
+        },
+    }
+    schemas["AlertList"] = {
+        "type": "object",
+        "required": ["seq", "caught_up", "alerts"],
+        "properties": {
+            "seq": {"type": "integer", "description": "sequence number of the latest transition"},
+            "caught_up": {"type": "boolean", "description": "the alerts topic was read to its end"},
+            "alerts": {"type": "array", "items": _ref("AlertView")},
+        },
+    }
+    schemas["AlertDetail"] = {
+        "type": "object",
+        "required": ["alert", "history"],
+        "properties": {
+            "alert": _ref("AlertView"),
+            "history": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["seq", "event"],
+                    "properties": {"seq": {"type": "integer"}, "event": _ref("AlertEvent")},
+                },
+            },
+        },
+    }
+    schemas["AckAccepted"] = {
+        "type": "object",
+        "required": ["status", "alert_id", "by", "at", "note"],
+        "properties": {
+            "status": {"const": "accepted"},
+            "alert_id": {"type": "string"},
+            "by": {"type": "string"},
+            "at": {"type": "string", "format": "date-time"},
+            "note": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+        },
+    }
+    schemas["Health"] = {
+        "type": "object",
+        "required": ["status", "caught_up"],
+        "properties": {
+            "status": {"type": "string"},
+            "caught_up": {"type": "boolean"},
+            "open_alerts": {"type": "integer"},
+        },
+    }
+    return schemas
+
+
+_STREAM_DESCRIPTION = """\
+Server-Sent Events. Without a resume point the first event is `snapshot` (data: an AlertList, id: its
+`seq`); then one `transition` event per applied alert event (id: its sequence number; data:
+`{"seq", "event", "in_view", "alert": AlertView}`; `in_view` false means remove the alert from the view).
+With `Last-Event-ID` (header, or `last_event_id` query parameter) from this run of the service, the
+transitions after it are replayed instead of a snapshot; an id it cannot resume from gets a snapshot.
+Comments (`: keep-alive`) are sent when idle."""
+
+
+def build_openapi(*, token_required: bool) -> dict[str, Any]:
+    """The OpenAPI 3.1 document served at /openapi.json."""
+    api_security: list[dict[str, list[str]]] = [{"bearer": []}] if token_required else []
+    stream_security: list[dict[str, list[str]]] = (
+        [{"bearer": []}, {"query_token": []}] if token_required else []
+    )
+    unauthorized = {"401": _error("missing or wrong bearer token")} if token_required else {}
+
+    def secured(operation: dict[str, Any], security: Security) -> dict[str, Any]:
+        if security:
+            operation["security"] = security
+        operation["responses"].update(unauthorized)
+        return operation
+
+    paths: dict[str, Any] = {
+        "/": {
+            "get": {
+                "summary": "The live dashboard page",
+                "responses": {"200": {"description": "HTML page", "content": {"text/html": {}}}},
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "summary": "This document",
+                "responses": {
+                    "200": {"description": "OpenAPI 3.1", "content": _json_content({"type": "object"})}
+                },
+            }
+        },
+        "/healthz": {
+            "get": {
+                "summary": "Liveness",
+                "responses": {"200": {"description": "alive", "content": _json_content(_ref("Health"))}},
+            }
+        },
+        "/readyz": {
+            "get": {
+                "summary": "Readiness: the alerts topic has been read to its end since start-up",
+                "responses": {
+                    "200": {"description": "ready", "content": _json_content(_ref("Health"))},
+                    "503": {"description": "still rebuilding", "content": _json_content(_ref("Health"))},
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics",
+                "responses": {
+                    "200": {"description": "text exposition format", "content": {"text/plain": {}}}
+                },
+            }
+        },
+        "/api/alerts": {
+            "get": secured(
+                {
+                    "summary": "Open alerts, most severe first",
+                    "parameters": _FILTERS,
+                    "responses": {
+                        "200": {"description": "open alerts", "content": _json_content(_ref("AlertList"))},
+                        "400": _error("a filter has an unknown value"),
+                    },
+                },
+                api_security,
+            )
+        },
+        "/api/alerts/stream": {
+            "get": secured(
+                {
+                    "summary": "Live alert transitions (Server-Sent Events)",
+                    "description": _STREAM_DESCRIPTION,
+                    "parameters": [
+                        *_FILTERS,
+                        {
+                            "name": "Last-Event-ID",
+                            "in": "header",
+                            "required": False,
+                            "schema": {"type": "string"},
+                        },
+                        {
+                            "name": "last_event_id",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string"},
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "an endless event stream",
+                            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                        },
+                        "400": _error("a filter has an unknown value"),
+                    },
+                },
+                stream_security,
+            )
+        },
+        "/api/alerts/{alert_id}": {
+            "get": secured(
+                {
+                    "summary": "One alert (open or resolved) with its transition history",
+                    "parameters": [_ALERT_ID],
+                    "responses": {
+                        "200": {"description": "the alert", "content": _json_content(_ref("AlertDetail"))},
+                        "404": _error("unknown alert"),
+                    },
+                },
+                api_security,
+            )
+        },
+        "/api/alerts/{alert_id}/ack": {
+            "post": secured(
+                {
+                    "summary": "Acknowledge an open alert",
+                    "description": "Produces {alert_id, patient_id, by, at, note} to the acknowledgements "
+                    "topic, keyed by patient id; the engine then emits an `acknowledged` transition.",
+                    "parameters": [_ALERT_ID],
+                    "requestBody": {"required": True, "content": _json_content(_ref("AckRequest"))},
+                    "responses": {
+                        "202": {"description": "recorded", "content": _json_content(_ref("AckAccepted"))},
+                        "404": _error("unknown alert"),
+                        "409": _error("the alert is resolved"),
+                        "422": _error("the body is not a valid acknowledgement"),
+                        "503": _error("start-up not finished, or the broker did not take the message"),
+                    },
+                },
+                api_security,
+            )
+        },
+    }
+    components: dict[str, Any] = {"schemas": _schemas()}
+    if token_required:
+        components["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer"},
+            "query_token": {
+                "type": "apiKey",
+                "in": "query",
+                "name": "token",
+                "description": "for EventSource, which cannot send headers; the stream only",
+            },
+        }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "lytewatch dashboard",
+            "version": "1",
+            "description": "Open K/Mg depletion alerts, their live transitions, and acknowledgement.",
+        },
+        "paths": paths,
+        "components": components,
+    }
