@@ -27,12 +27,10 @@ def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.topics import ensure_topics
     from streams.worker import wait_for_broker
 
     async def go() -> None:
-        await wait_for_broker(settings, give_up_after=args.wait)
-        for spec, outcome in await ensure_topics(settings):
+        for spec, outcome in await wait_for_broker(settings, give_up_after=args.wait):
             config = ", ".join(f"{k}={v}" for k, v in spec.config.items())
             print(f"{spec.name:<28} {outcome:<24} {spec.purpose}" + (f" [{config}]" if config else ""))
 

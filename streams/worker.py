@@ -10,15 +10,20 @@ from aiokafka.errors import KafkaError
 
 from streams.logs import configure_logging
 from streams.settings import Settings
-from streams.topics import ensure_topics
+from streams.topics import TopicSpec, ensure_topics
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 5.0
 
 
-async def wait_for_broker(settings: Settings, *, give_up_after: float | None = None) -> None:
-    """Retry until the broker answers and every topic exists; a worker may start before its broker."""
+async def wait_for_broker(
+    settings: Settings, *, give_up_after: float | None = None
+) -> list[tuple[TopicSpec, str]]:
+    """Retry until the broker answers and every topic exists (returns what was created or found).
+
+    A worker may start before its broker: it waits here, saying so once, instead of crashing.
+    """
     delay = 0.5
     started = time.monotonic()
     announced = False
@@ -42,7 +47,7 @@ async def wait_for_broker(settings: Settings, *, give_up_after: float | None = N
         if created:
             log.info("created topics: %s", ", ".join(created))
         log.info("broker %s reachable; topics ready", settings.bootstrap_servers)
-        return
+        return report
 
 
 def run_worker(settings: Settings) -> None:

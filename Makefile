@@ -1,0 +1,74 @@
+# lytewatch — the two commands a newcomer needs are `make run` and `make test`; both do their own set-up.
+
+PYTHON ?= python3
+VENV ?= .venv
+KAFKA_PORT ?= 9092
+export KAFKA_PORT
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+KAFKACTL := deploy/kafka/kafkactl.sh
+PYTEST_ARGS ?=
+
+.PHONY: install system-packages kafka-up kafka-down kafka-status topics run test unit integration lint typecheck bench clean
+
+## install: .venv with lytewatch (and its dev tools), the Kafka jars, and the Debian packages the tests use
+install: $(STAMP) deploy/kafka/lib/.complete system-packages
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "lytewatch needs Python 3.11+")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	@touch $@
+
+deploy/kafka/lib/.complete: deploy/kafka/pom.xml
+	$(KAFKACTL) fetch
+
+system-packages:
+	@deploy/system-packages.sh
+
+## kafka-up / kafka-down: the local single-node KRaft broker on 127.0.0.1:$(KAFKA_PORT)
+kafka-up: deploy/kafka/lib/.complete
+	$(KAFKACTL) start
+
+kafka-down:
+	$(KAFKACTL) stop
+
+kafka-status:
+	$(KAFKACTL) status
+
+topics: install kafka-up
+	LYTEWATCH_BROKER=kafka://127.0.0.1:$(KAFKA_PORT) $(BIN)/lytewatch topics create
+
+## run: broker, topics, a worker, the dashboard and the MIMIC-IV demo feed; Ctrl-C stops them
+run: install kafka-up
+	LYTEWATCH_BROKER=kafka://127.0.0.1:$(KAFKA_PORT) $(BIN)/lytewatch demo
+
+## test: the whole suite (unit + integration + e2e) on a real broker, then ruff and mypy; broker down after
+test: install
+	@status=0; \
+	$(KAFKACTL) start || exit 1; \
+	LYTEWATCH_TEST_KAFKA=127.0.0.1:$(KAFKA_PORT) $(BIN)/python -m pytest $(PYTEST_ARGS) || status=$$?; \
+	echo "== ruff"; $(BIN)/ruff check . || status=1; \
+	echo "== mypy"; $(BIN)/mypy || status=1; \
+	$(KAFKACTL) stop; \
+	if [ $$status -eq 0 ]; then echo "make test: all passed"; else echo "make test: FAILED ($$status)"; fi; \
+	exit $$status
+
+unit: install
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+integration: install kafka-up
+	LYTEWATCH_TEST_KAFKA=127.0.0.1:$(KAFKA_PORT) $(BIN)/python -m pytest tests/integration tests/e2e $(PYTEST_ARGS)
+
+lint:
+	$(BIN)/ruff check .
+
+typecheck:
+	$(BIN)/mypy
+
+bench: install kafka-up
+	LYTEWATCH_BROKER=kafka://127.0.0.1:$(KAFKA_PORT) $(BIN)/lytewatch bench --json bench.json
+
+clean: kafka-down
+	rm -rf .run $(VENV) deploy/kafka/lib build *.egg-info

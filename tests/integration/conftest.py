@@ -1,0 +1,29 @@
+"""Fixtures for integration tests: a factory for a worker's environment on the real broker."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.processes import WorkerEnv
+
+
+@pytest.fixture
+def make_worker_env(
+    kafka_bootstrap: str, unique_name: Callable[[str], str], tmp_path: Path
+) -> Callable[..., WorkerEnv]:
+    """Build a WorkerEnv with unique topics, app id, data dir and web port for this test."""
+    counter = iter(range(1000))
+
+    def make(**extra: str) -> WorkerEnv:
+        n = next(counter)
+        return WorkerEnv(
+            bootstrap=kafka_bootstrap,
+            prefix=unique_name(f"w{n}"),
+            data_dir=tmp_path / f"worker-{n}",
+            extra=dict(extra),
+        )
+
+    return make

@@ -1,0 +1,109 @@
+"""A worker outlives its broker: it waits for a broker that is not there yet, and reports outages on /readyz."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.kafka_helpers import consume, produce
+from tests.processes import REPO, Process, WorkerEnv, free_port, http_get, wait_until_ready
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+KAFKACTL = REPO / "deploy" / "kafka" / "kafkactl.sh"
+
+
+class Broker:
+    """A second, private broker this test may stop and start without disturbing the shared one."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.port = free_port()
+        self.env = {
+            **os.environ,
+            "KAFKA_PORT": str(self.port),
+            "KAFKA_CONTROLLER_PORT": str(free_port()),
+            "KAFKA_DATA_DIR": str(data_dir),
+        }
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def run(self, action: str) -> None:
+        subprocess.run([str(KAFKACTL), action], env=self.env, check=True, timeout=180)
+
+
+@pytest.fixture
+def private_broker(tmp_path: Path) -> Iterator[Broker]:
+    broker = Broker(tmp_path / "kafka")
+    try:
+        yield broker
+    finally:
+        broker.run("stop")
+
+
+def readyz(env: WorkerEnv) -> tuple[int, dict[str, object]]:
+    status, body = http_get(f"{env.url}/readyz", timeout=5)
+    return status, json.loads(body)
+
+
+def wait_for_status(env: WorkerEnv, wanted: int, timeout: float) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    body: dict[str, object] = {}
+    while time.monotonic() < deadline:
+        try:
+            status, body = readyz(env)
+        except OSError:
+            status = -1
+        if status == wanted:
+            return body
+        time.sleep(0.5)
+    raise AssertionError(f"/readyz never answered {wanted}; last body {body}")
+
+
+def test_worker_started_before_its_broker_waits_then_works_and_readyz_follows_outages(
+    private_broker: Broker, make_worker_env: Callable[..., WorkerEnv], tmp_path: Path
+) -> None:
+    env = make_worker_env()
+    env.bootstrap = private_broker.bootstrap
+    worker = Process(["worker"], env.environ(), tmp_path / "worker.log")
+    try:
+        time.sleep(8)
+        assert worker.popen.poll() is None, f"worker gave up without a broker:\n{worker.log()}"
+        assert "waiting for it" in worker.log()
+
+        private_broker.run("start")
+        wait_until_ready(worker, env.url, timeout=120)
+        lab = {
+            "result_id": "R-OUT-1",
+            "patient_id": "MRN-OUT",
+            "code": "2823-3",
+            "value": 3.3,
+            "unit": "mmol/L",
+            "collected_at": "2026-03-01T10:00:00Z",
+        }
+        asyncio.run(produce(env.bootstrap, env.topics["labs"], [(b"k", orjson.dumps(lab))]))
+        forwarded = asyncio.run(consume(env.bootstrap, env.topics["patient_events"], expected=1, timeout=60))
+        assert [r.key for r in forwarded] == [b"MRN-OUT"]
+
+        private_broker.run("stop")
+        body = wait_for_status(env, 503, timeout=60)
+        checks = body["checks"]
+        assert isinstance(checks, dict)
+        assert checks["broker"]["ok"] is False
+        assert "unreachable" in checks["broker"]["detail"]
+        assert worker.popen.poll() is None, "the worker must survive a broker outage"
+
+        private_broker.run("start")
+        body = wait_for_status(env, 200, timeout=120)
+        assert body["status"] == "ready"
+    finally:
+        worker.stop()

@@ -1,0 +1,63 @@
+"""Settings: defaults, LYTEWATCH_* overrides, and start-up failures that name the bad setting."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from streams.settings import SettingsError, load_settings
+from tests.processes import LYTEWATCH, REPO
+
+
+def test_defaults_are_the_documented_ones() -> None:
+    settings = load_settings({})
+    assert settings.broker == "kafka://127.0.0.1:9092"
+    assert settings.web_port == 6066
+    assert settings.partitions == 6
+    assert settings.dashboard_port == 8080
+    assert settings.hospital_tz == "UTC"
+
+
+def test_environment_overrides_and_unrelated_variables_are_ignored() -> None:
+    settings = load_settings(
+        {"LYTEWATCH_WEB_PORT": "7000", "LYTEWATCH_HOSPITAL_TZ": "Europe/Paris", "LYTEWATCH_NOPE": "x"}
+    )
+    assert settings.web_port == 7000
+    assert settings.tz.key == "Europe/Paris"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("LYTEWATCH_WEB_PORT", "not-a-port"),
+        ("LYTEWATCH_WEB_PORT", "70000"),
+        ("LYTEWATCH_HOSPITAL_TZ", "Mars/Olympus"),
+        ("LYTEWATCH_STORE", "redis://"),
+        ("LYTEWATCH_BROKER", "nonsense"),
+        ("LYTEWATCH_PARTITIONS", "0"),
+    ],
+)
+def test_a_bad_setting_is_named(variable: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=variable):
+        load_settings({variable: value})
+
+
+def test_a_secret_is_never_echoed() -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings({"LYTEWATCH_BROKER_SASL_PASSWORD": "", "LYTEWATCH_WEB_PORT": "x"})
+    assert "LYTEWATCH_WEB_PORT" in str(info.value)
+
+
+def test_worker_with_a_bad_port_fails_at_start_up_naming_it() -> None:
+    result = subprocess.run(
+        [*LYTEWATCH, "worker"],
+        env={"LYTEWATCH_WEB_PORT": "sixty", "PATH": "/usr/bin:/bin"},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "LYTEWATCH_WEB_PORT" in result.stderr
+    assert "Traceback" not in result.stderr
