@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Iterable
 
@@ -17,17 +18,13 @@ async def create_topics(bootstrap: str, names: Iterable[str], partitions: int = 
     await admin.start()
     try:
         for name in names:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
-            except TopicAlreadyExistsError:
-                pass
     finally:
         await admin.close()
 
 
-async def produce(
-    bootstrap: str, topic: str, messages: Iterable[tuple[bytes | None, bytes]]
-) -> None:
+async def produce(bootstrap: str, topic: str, messages: Iterable[tuple[bytes | None, bytes]]) -> None:
     """Produce (key, value) pairs and wait until every one is acknowledged."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
@@ -40,7 +37,7 @@ async def produce(
 
 
 async def consume(
-    bootstrap: str, topic: str, *, expected: int, timeout: float = 30.0
+    bootstrap: str, topic: str, *, expected: int, timeout: float = 30.0  # noqa: ASYNC109
 ) -> list[ConsumerRecord]:
     """Read a topic from the beginning until `expected` records arrived or `timeout` seconds passed."""
     consumer = AIOKafkaConsumer(

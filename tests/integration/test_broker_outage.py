@@ -1,4 +1,4 @@
-"""A worker outlives its broker: it waits for a broker that is not there yet, and reports outages on /readyz."""
+"""A worker outlives its broker: it waits for a broker not there yet, and reports outages on /readyz."""
 
 from __future__ import annotations
 

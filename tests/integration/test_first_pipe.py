@@ -38,7 +38,12 @@ def test_topics_create_makes_every_topic_then_finds_them(
 ) -> None:
     env = make_worker_env()
     first = subprocess.run(
-        [*LYTEWATCH, "topics", "create"], env=env.environ(), cwd=REPO, capture_output=True, text=True, timeout=120
+        [*LYTEWATCH, "topics", "create"],
+        env=env.environ(),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert first.returncode == 0, first.stderr
     for name in env.topics.values():
@@ -46,7 +51,12 @@ def test_topics_create_makes_every_topic_then_finds_them(
     assert first.stdout.count("created") == len(env.topics)
 
     again = subprocess.run(
-        [*LYTEWATCH, "topics", "create"], env=env.environ(), cwd=REPO, capture_output=True, text=True, timeout=120
+        [*LYTEWATCH, "topics", "create"],
+        env=env.environ(),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert again.returncode == 0, again.stderr
     assert "created" not in again.stdout
