@@ -137,12 +137,16 @@ def normalise_result(analyte: Analyte, value: object, unit: str | None) -> Norma
         raise InvalidInputError(
             DeadLetterReason.UNKNOWN_UNIT, f"unit {unit_text[:40]!r} is not accepted for {analyte.value}"
         )
-    mmol = (number * factor).quantize(_CENT, rounding=ROUND_HALF_UP)
     low, high = _plausible()[analyte]
-    if not low <= mmol <= high:
+    try:
+        mmol = (number * factor).quantize(_CENT, rounding=ROUND_HALF_UP)
+    except InvalidOperation:
+        # Too many digits for the decimal context (1e+26): far outside any plausible range.
+        mmol = None
+    if mmol is None or not low <= mmol <= high:
         raise InvalidInputError(
             DeadLetterReason.IMPLAUSIBLE_VALUE,
-            f"{analyte.value} {mmol} mmol/L is outside the plausible range {low}-{high} mmol/L",
+            f"{analyte.value} {mmol or number} mmol/L is outside the plausible range {low}-{high} mmol/L",
         )
     return Normalised(value=float(mmol), sent_value=float(number), sent_unit=unit_text)
 

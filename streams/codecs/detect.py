@@ -76,5 +76,5 @@ def decode(kind: InputKind, raw: bytes, *, tz: tzinfo, mapping: CodeMapping) -> 
     except (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError) as exc:
         # A bug or an input nobody foresaw must still end as a dead letter, not kill the agent.
         raise DecodeError(
-            DeadLetterReason.SCHEMA_ERROR, f"unexpected {type(exc).__name__} while decoding: {exc}"
+            DeadLetterReason.SCHEMA_ERROR, f"internal decoder error ({type(exc).__name__}): {exc}"
         ) from exc

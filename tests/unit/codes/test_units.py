@@ -86,3 +86,10 @@ def test_plausible_range_is_checked_after_conversion(
         with pytest.raises(InvalidInputError) as err:
             normalise_result(analyte, value, unit)
         assert err.value.reason is DeadLetterReason.IMPLAUSIBLE_VALUE
+
+
+@pytest.mark.parametrize("value", [1e26, -1e300, "123456789012345678901234567890"])
+def test_huge_values_are_implausible_not_a_crash(value: object) -> None:
+    with pytest.raises(InvalidInputError) as err:
+        normalise_result(MG, value, "mg/dL")
+    assert err.value.reason is DeadLetterReason.IMPLAUSIBLE_VALUE
