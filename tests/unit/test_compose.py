@@ -1,0 +1,82 @@
+"""docker-compose.yml cannot run here (no Docker engine), so it is checked as a user would trip over it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from streams.settings import ENV_PREFIX, Settings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    loaded = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def _environment(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment", {})
+    if isinstance(env, list):
+        return dict(item.split("=", 1) for item in env)
+    return {str(k): str(v) for k, v in env.items()}
+
+
+def test_every_lytewatch_variable_names_a_real_setting(compose: dict[str, Any]) -> None:
+    fields = {name.upper() for name in Settings.model_fields}
+    seen = 0
+    for name, service in compose["services"].items():
+        for variable in _environment(service):
+            if variable.startswith(ENV_PREFIX):
+                seen += 1
+                assert variable[len(ENV_PREFIX) :] in fields, f"{name}: {variable} is not a setting"
+    assert seen > 10
+
+
+def test_every_service_environment_is_valid_settings(compose: dict[str, Any]) -> None:
+    from streams.settings import load_settings
+
+    for service in compose["services"].values():
+        env = {k: v for k, v in _environment(service).items() if k.startswith(ENV_PREFIX)}
+        if env:
+            load_settings(env)
+
+
+def test_host_ports_do_not_collide(compose: dict[str, Any]) -> None:
+    host_ports: list[str] = []
+    for service in compose["services"].values():
+        for mapping in service.get("ports", []):
+            host_ports.append(str(mapping).split(":")[0])
+    assert len(host_ports) == len(set(host_ports)), host_ports
+
+
+def test_the_services_the_design_names_are_there_with_official_images(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert {"kafka", "worker", "dashboard", "notifier", "prometheus", "grafana"} <= set(services)
+    assert services["kafka"]["image"].startswith("apache/kafka:4.")
+    assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    assert services["prometheus"]["image"].startswith("prom/prometheus:")
+    assert services["grafana"]["image"].startswith("grafana/grafana:")
+    assert services["worker"]["build"] == "."
+    assert (REPO / "Dockerfile").is_file()
+
+
+def test_the_worker_port_matches_its_setting_and_the_scrape_config(compose: dict[str, Any]) -> None:
+    worker = compose["services"]["worker"]
+    port = _environment(worker)["LYTEWATCH_WEB_PORT"]
+    assert f"{port}:{port}" in worker["ports"]
+    scrape = (REPO / "deploy" / "prometheus" / "prometheus.yml").read_text()
+    assert f"worker:{port}" in scrape
+
+
+def test_every_mounted_file_exists(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        for volume in service.get("volumes", []):
+            source = str(volume).split(":")[0]
+            if source.startswith("."):
+                assert (REPO / source).exists(), f"{name} mounts missing {source}"
