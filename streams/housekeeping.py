@@ -124,6 +124,7 @@ def register_timers(rt: Runtime) -> Housekeeping:
 
     @rt.app.timer(interval=1.0, name="lytewatch.recovery-report")
     async def recovery_report() -> None:
+        rt.metrics.recovering.set(0 if rt.app.tables.recovery.completed.is_set() else 1)
         keeper.report_recovery()
 
     @rt.app.timer(interval=LAG_INTERVAL_S, name="lytewatch.lag")

@@ -23,7 +23,7 @@ FAUST_METRICS_PREFIX: Final = "lytewatch_faust"
 #: Label values are closed sets: anything else is reported as OTHER, so a caller's mistake can never
 #: put free text (let alone a patient id) into a label or explode the number of series.
 OTHER: Final = "other"
-INPUT_FORMATS: Final = ("json", "hl7", "fhir", "unknown")
+INPUT_FORMATS: Final = ("json", "hl7v2", "fhir", "unknown")
 RECEIVER_TYPES: Final = ("webhook", "email", "pager", "chat")
 DELIVERY_OUTCOMES: Final = ("delivered", "retried", "failed", "suppressed")
 _DEADLETTER_REASONS: Final = frozenset(r.value for r in DeadLetterReason)
@@ -176,7 +176,7 @@ class Metrics:
     # --- inputs -------------------------------------------------------------------------------------
 
     def count_input(self, topic: str, fmt: str, *, now: float | None = None) -> None:
-        """One message arrived on `topic` in format json/hl7/fhir/unknown."""
+        """One message arrived on `topic` in format json/hl7v2/fhir/unknown."""
         self.input_messages.labels(topic=topic, format=_closed(fmt, INPUT_FORMATS)).inc()
         self.last_input_timestamp.labels(topic=topic).set(time.time() if now is None else now)
 

@@ -49,7 +49,7 @@ def test_every_contract_metric_is_exposed_once_used(
     metrics.prime_topics(["labs.results"])
     metrics.prime_notifier()
     metrics.set_build_info("0.1.0", "2026.1")
-    metrics.count_input("labs.results", "hl7")
+    metrics.count_input("labs.results", "hl7v2")
     metrics.record_alert(make_alert(), input_timestamp=0.0, produced_at=0.2)
     metrics.observe_processing(0.004)
     metrics.set_consumer_lag("labs.results", 0, 12)
