@@ -97,7 +97,7 @@ def lab_result(raw: RawResult, analyte: Analyte, code: str, patient_id: str) -> 
             value, sent_value, sent_unit = norm.value, norm.sent_value, norm.sent_unit
         except InvalidInputError:
             pass
-    return LabResult.model_construct(
+    return LabResult(
         result_id=raw.result_id,
         patient_id=patient_id,
         encounter_id=raw.encounter_id,
@@ -131,5 +131,5 @@ def lab_events(
             rejected.append(exc)
     events: list[PatientEvent] = []
     if results:
-        events.append(LabResults.model_construct(patient_id=patient_id, results=tuple(results)))
+        events.append(LabResults(patient_id=patient_id, results=tuple(results)))
     return finish(fmt, events, ignored, rejected)
