@@ -69,13 +69,19 @@ class DeliveryLog:
 async def read_delivery_log(settings: Settings, topic: str) -> DeliveryLog:
     """Read the delivery-log topic from the beginning to its current end."""
     book = DeliveryLog()
+    admin = kafka.admin_client(settings)
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    partitions = [p["partition"] for d in described if d.get("error_code", 0) == 0 for p in d["partitions"]]
+    tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+    if not tps:
+        return book
     consumer = kafka.consumer(settings, enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
     try:
-        await consumer.topics()
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        if not tps:
-            return book
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         end = await consumer.end_offsets(tps)
@@ -102,7 +108,9 @@ async def ensure_notifier_topics(settings: Settings) -> None:
         for spec in topic_specs(settings):
             if spec.name in wanted and spec.name not in existing:
                 with contextlib.suppress(TopicAlreadyExistsError):
-                    await admin.create_topics([NewTopic(spec.name, spec.partitions, 1, spec.config)])
+                    await admin.create_topics(
+                        [NewTopic(spec.name, spec.partitions, 1, topic_configs=spec.config)]
+                    )
     finally:
         await admin.close()
 
