@@ -279,7 +279,7 @@
     if (lab.as_sent && lab.as_sent.unit !== (lab.unit || "mmol/L")) {
       row.append(el("span", "lab-sent", `(${lab.as_sent.value} ${lab.as_sent.unit} as sent)`));
     }
-    row.append(el("span", "lab-time", `collected ${fmtTime(lab.collected_at)}`));
+    row.append(el("span", "lab-time", `collected ${fmtTime(lab.collected_at)} (${fmtAge(lab.collected_at)} ago)`));
     return row;
   }
 

@@ -1,0 +1,275 @@
+"""The dashboard page in a real Chromium: live alerts, critical banner, acknowledgement, connection state."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.e2e.dashboard_support import alert_event, produce_alerts
+from tests.kafka_helpers import consume, create_topics, produce
+from tests.processes import LYTEWATCH, REPO, Process, WorkerEnv, free_port, running_worker, wait_until_ready
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = REPO / "test-artifacts"
+TOKEN = "browser-test-token"
+T = TypeVar("T")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if shutil.which(CHROMIUM) is None:
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def make_env(
+    kafka_bootstrap: str, unique_name: Callable[[str], str], tmp_path: Path
+) -> Callable[[], WorkerEnv]:
+    """A LYTEWATCH_* environment with this test's own topics, app id and dashboard port and token."""
+
+    def make() -> WorkerEnv:
+        return WorkerEnv(
+            bootstrap=kafka_bootstrap,
+            prefix=unique_name("dash"),
+            data_dir=tmp_path / "worker",
+            extra={"LYTEWATCH_DASHBOARD_PORT": str(free_port()), "LYTEWATCH_DASHBOARD_TOKEN": TOKEN},
+        )
+
+    return make
+
+
+def in_thread(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a Kafka helper: Playwright's sync API owns this thread's event loop, so use another thread."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+def dashboard_url(env: WorkerEnv) -> str:
+    return f"http://127.0.0.1:{env.extra['LYTEWATCH_DASHBOARD_PORT']}"
+
+
+def start_dashboard(env: WorkerEnv, log_path: Path) -> Process:
+    process = Process(["dashboard"], env.environ(), log_path)
+    wait_until_ready(process, dashboard_url(env))
+    return process
+
+
+def sign_in(page: Page, url: str) -> None:
+    page.goto(url)
+    expect(page.locator("#token-dialog")).to_be_visible()
+    page.fill("#token-input", TOKEN)
+    page.click("#token-form button[type=submit]")
+    expect(page.locator("#conn")).to_contain_text("Live")
+
+
+def card(page: Page, alert_id: str) -> Any:
+    return page.locator(f'article.alert[data-alert-id="{alert_id}"]')
+
+
+def test_page_shows_alerts_live_and_acknowledges(
+    browser: Browser, make_env: Callable[[], WorkerEnv], tmp_path: Path
+) -> None:
+    env = make_env()
+    alerts_topic, acks_topic = env.topics["alerts"], env.topics["acks"]
+    in_thread(create_topics(env.bootstrap, [alerts_topic, acks_topic], partitions=2))
+    in_thread(
+        produce_alerts(
+            env.bootstrap,
+            alerts_topic,
+            [
+                alert_event("kmg-4w-12a", severity="high", k=2.9, mg=0.58, unit="4W", room="12", bed="A"),
+                alert_event("kmg-5e-3b", severity="moderate", unit="5E", room="3", bed="B"),
+                alert_event(
+                    "kmg-5e-7a",
+                    severity="advisory",
+                    rule="KMG_CHECK_MG",
+                    mg=None,
+                    unit="5E",
+                    room="7",
+                    bed="A",
+                ),
+                alert_event("kmg-gone", unit="4W", room="1", bed="A"),
+                alert_event("kmg-gone", 2, "resolved", unit="4W", room="1", bed="A"),
+            ],
+        )
+    )
+    dashboard = start_dashboard(env, tmp_path / "dashboard.log")
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    try:
+        url = dashboard_url(env)
+        sign_in(page, url)
+        expect(page.locator("article.alert")).to_have_count(3)
+        expect(card(page, "kmg-gone")).to_have_count(0)
+        # Grouped by unit; the most urgent unit first; severity is spelled out, not only coloured.
+        expect(page.locator("section.unit h2")).to_have_text(
+            [re.compile(r"^4W\s*1 open"), re.compile(r"^5E\s*2 open")]
+        )
+        expect(card(page, "kmg-4w-12a").locator(".badge")).to_have_text("HIGH")
+        expect(card(page, "kmg-4w-12a")).to_contain_text("2.9")
+        expect(card(page, "kmg-4w-12a")).to_contain_text("mmol/L")
+        expect(card(page, "kmg-4w-12a")).to_contain_text("furosemide")
+        expect(card(page, "kmg-5e-7a")).to_contain_text("not measured")
+
+        # A new critical alert arrives live: a banner names where, and its card leads its unit.
+        produce_alerts_now(
+            env, [alert_event("kmg-4w-14b", severity="critical", k=2.3, unit="4W", room="14", bed="B")]
+        )
+        expect(page.locator("#critical-banner")).to_be_visible()
+        expect(page.locator("#critical-banner")).to_contain_text("Bed 14-B")
+        expect(page.locator("section.unit").first.locator("article.alert").first).to_have_attribute(
+            "data-alert-id", "kmg-4w-14b"
+        )
+        expect(card(page, "kmg-4w-14b").locator(".badge")).to_have_text("CRITICAL")
+        expect(page.locator("#counts")).to_have_text("4 open · 1 critical")
+        page.click("#critical-dismiss")
+
+        # Acknowledge: the page asks for a name once, then the ack lands on the acks topic.
+        card(page, "kmg-4w-14b").get_by_role("button", name="Acknowledge").click()
+        expect(page.locator("#name-dialog")).to_be_visible()
+        page.fill("#name-input", "Nurse Ann")
+        page.click("#name-form button[type=submit]")
+        expect(card(page, "kmg-4w-14b")).to_contain_text("Acknowledgement sent")
+        [record] = in_thread(consume(env.bootstrap, acks_topic, expected=1))
+        ack = orjson.loads(record.value)
+        assert record.key == b"MRN-kmg-4w-14b"
+        assert (ack["alert_id"], ack["by"]) == ("kmg-4w-14b", "Nurse Ann")
+
+        # The engine's `acknowledged` event comes back on the alerts topic.
+        produce_alerts_now(
+            env,
+            [
+                alert_event(
+                    "kmg-4w-14b",
+                    2,
+                    "acknowledged",
+                    severity="critical",
+                    k=2.3,
+                    unit="4W",
+                    room="14",
+                    bed="B",
+                    acknowledged_by="Nurse Ann",
+                )
+            ],
+        )
+        expect(card(page, "kmg-4w-14b")).to_contain_text("Acknowledged by Nurse Ann")
+        # The name was kept: the next acknowledgement does not ask again.
+        card(page, "kmg-5e-3b").get_by_role("button", name="Acknowledge").click()
+        expect(card(page, "kmg-5e-3b")).to_contain_text("Acknowledgement sent")
+        expect(page.locator("#name-dialog")).not_to_be_visible()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.evaluate("window.scrollTo(0, 0)")
+        page.screenshot(path=str(ARTIFACTS / "dashboard-wide.png"), full_page=True)
+
+        # A resolved alert disappears.
+        produce_alerts_now(env, [alert_event("kmg-5e-7a", 2, "resolved", rule="KMG_CHECK_MG", unit="5E")])
+        expect(card(page, "kmg-5e-7a")).to_have_count(0)
+
+        # The dashboard goes away: the page says so; it comes back: the page says so and catches up.
+        dashboard.stop()
+        expect(page.locator("#conn-banner")).to_contain_text("Connection lost")
+        expect(page.locator("#conn")).to_contain_text("Connection lost")
+        produce_alerts_now(env, [alert_event("kmg-5e-9c", severity="high", unit="5E", room="9", bed="C")])
+        dashboard = start_dashboard(env, tmp_path / "dashboard-2.log")
+        expect(page.locator("#conn-banner")).to_contain_text("Connection restored")
+        expect(card(page, "kmg-5e-9c")).to_have_count(1)
+        expect(page.locator("article.alert")).to_have_count(4)
+
+        phone = browser.new_page(viewport={"width": 390, "height": 844})
+        sign_in(phone, url)
+        expect(phone.locator("article.alert")).to_have_count(4)
+        phone.screenshot(path=str(ARTIFACTS / "dashboard-phone.png"), full_page=True)
+        phone.close()
+    finally:
+        page.close()
+        dashboard.stop()
+
+
+def produce_alerts_now(env: WorkerEnv, events: list[dict[str, Any]]) -> None:
+    in_thread(produce_alerts(env.bootstrap, env.topics["alerts"], events))
+
+
+def _iso(at: datetime) -> str:
+    return at.isoformat()
+
+
+def test_worker_alert_appears_on_the_page_and_is_acknowledged(
+    browser: Browser, make_env: Callable[[], WorkerEnv], tmp_path: Path
+) -> None:
+    """Issue 7 end to end: lab results and a diuretic order in, the worker's alert on the page, ack back."""
+    env = make_env()
+    subprocess.run([*LYTEWATCH, "topics", "create"], env=env.environ(), cwd=REPO, check=True, timeout=120)
+    with running_worker(env, tmp_path / "worker.log"):
+        dashboard = start_dashboard(env, tmp_path / "dashboard.log")
+        page = browser.new_page(viewport={"width": 1366, "height": 900})
+        try:
+            sign_in(page, dashboard_url(env))
+            expect(page.locator("#empty")).to_be_visible()
+
+            now = datetime.now(UTC).replace(microsecond=0)
+            pid = "MRN-E2E-7"
+            order = {
+                "order_id": "ORD-1",
+                "patient_id": pid,
+                "medication": {
+                    "code": "4603",
+                    "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                    "display": "furosemide 40 mg IV",
+                },
+                "status": "active",
+                "start": _iso(now - timedelta(hours=6)),
+                "recorded_at": _iso(now - timedelta(hours=6)),
+            }
+            location = {"unit": "ICU", "room": "4", "bed": "A"}
+            labs = [
+                {"result_id": "K-1", "patient_id": pid, "code": "2823-3", "system": "http://loinc.org",
+                 "value": 2.4, "unit": "mmol/L", "collected_at": _iso(now - timedelta(hours=1)),
+                 "location": location},
+                {"result_id": "MG-1", "patient_id": pid, "code": "19123-9", "system": "http://loinc.org",
+                 "value": 1.1, "unit": "mg/dL", "collected_at": _iso(now - timedelta(hours=1)),
+                 "location": location},
+            ]  # fmt: skip
+            in_thread(produce(env.bootstrap, env.topics["orders"], [(pid.encode(), orjson.dumps(order))]))
+            # Measured from the last input: the issue asks for the alert on screen within 2 s.
+            in_thread(
+                produce(env.bootstrap, env.topics["labs"], [(pid.encode(), orjson.dumps(x)) for x in labs])
+            )
+            started = time.monotonic()
+            alert = page.locator("article.alert").first
+            expect(alert).to_be_visible(timeout=2000)
+            print(
+                f"alert on the page {time.monotonic() - started:.2f}s after the last lab result was produced"
+            )
+            expect(alert.locator(".badge")).to_have_text("CRITICAL")
+            expect(alert).to_contain_text("2.4")
+            expect(alert).to_contain_text("0.45")  # 1.1 mg/dL x 0.4114, rounded
+            expect(page.locator("section.unit h2")).to_contain_text(["ICU"])
+
+            alert.get_by_role("button", name="Acknowledge").click()
+            page.fill("#name-input", "Dr Bo")
+            page.click("#name-form button[type=submit]")
+            # The ack goes through the worker, which emits `acknowledged`; the page shows it.
+            expect(alert).to_contain_text("Acknowledged by Dr Bo", timeout=15000)
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.evaluate("window.scrollTo(0, 0)")
+            page.screenshot(path=str(ARTIFACTS / "dashboard-worker.png"), full_page=True)
+        finally:
+            page.close()
+            dashboard.stop()
