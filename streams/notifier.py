@@ -129,6 +129,17 @@ class _Track:
     next_wake: datetime | None = None
 
 
+class _Slotted:
+    """A receiver that holds one of the concurrency slots only while it sends, not while backing off."""
+
+    def __init__(self, inner: Receiver, slots: asyncio.Semaphore) -> None:
+        self.inner, self.name, self.type, self._slots = inner, inner.name, inner.type, slots
+
+    async def send(self, notification: Notification) -> None:
+        async with self._slots:
+            await self.inner.send(notification)
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -168,7 +179,7 @@ class NotifierService(ConsumerRebalanceListener):
         self._next: dict[TopicPartition, int] = {}
         self._latest: dict[TopicPartition, datetime] = {}
         self._committed: dict[TopicPartition, int] = {}
-        self._scheduled: set[str] = set()
+        self._scheduled: dict[str, TopicPartition] = {}  # identity -> partition of its alert
         self._queues: dict[tuple[str, str], deque[tuple[_Track, Notification]]] = {}
         self._workers: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._fatal: BaseException | None = None
@@ -242,7 +253,9 @@ class NotifierService(ConsumerRebalanceListener):
         for alert_id, track in list(self._tracks.items()):
             if track.tp in gone:
                 del self._tracks[alert_id]
-        self._scheduled.clear()
+        for identity, tp in list(self._scheduled.items()):
+            if tp in gone:
+                del self._scheduled[identity]
         for tp in gone:
             for table in (self._next, self._latest, self._committed):
                 table.pop(tp, None)
@@ -331,7 +344,7 @@ class NotifierService(ConsumerRebalanceListener):
                 rtype = self.routing.receiver(match.receivers[0]).type
                 self.metrics.notifications.labels(METRIC_TYPE[rtype], "suppressed").inc()
             for note in notes:
-                self._scheduled.discard(note.identity)
+                self._scheduled.pop(note.identity, None)
         log.debug("alert %s: nothing more to send", track.alert_id)
 
     # --- delivering ---------------------------------------------------------------------------------
@@ -340,7 +353,7 @@ class NotifierService(ConsumerRebalanceListener):
         identity = note.identity
         if identity in self._scheduled or self.log.has(identity):
             return
-        self._scheduled.add(identity)
+        self._scheduled[identity] = track.tp
         track.pending += 1
         key = (note.receiver, track.alert_id)
         self._queues.setdefault(key, deque()).append((track, note))
@@ -359,8 +372,7 @@ class NotifierService(ConsumerRebalanceListener):
         try:
             while queue:
                 track, note = queue[0]
-                async with self._slots:
-                    await self._deliver(note)
+                await self._deliver(note)
                 queue.popleft()
                 track.pending -= 1
                 track.dirty = True
@@ -378,7 +390,9 @@ class NotifierService(ConsumerRebalanceListener):
             self.metrics.notifications.labels(rtype, "retried").inc()
 
         try:
-            attempts = await deliver(receiver, note, self.routing.retry, on_retry=retried)
+            attempts = await deliver(
+                _Slotted(receiver, self._slots), note, self.routing.retry, on_retry=retried
+            )
         except DeliveryError as exc:
             log.warning("delivery %s failed for good (%d attempts): %s", note.log_key, exc.attempts, exc)
             await self._dead_letter(note, receiver, exc)
