@@ -96,7 +96,7 @@ def oru_r01(
         kind = "NM" if obx.numeric else "ST"
         segments.append(
             f"OBX|{i}|{kind}|{obx.code}^{hl7_escape(obx.text)}^LN||{hl7_escape(obx.value)}|"
-            f"{hl7_escape(obx.unit)}||||||{obx.status}|||{when}"
+            f"{hl7_escape(obx.unit)}|||||{obx.status}|||{when}"
         )
     if note:
         segments.append(f"NTE|1|L|{hl7_escape(note)}")

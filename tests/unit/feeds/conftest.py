@@ -55,3 +55,28 @@ def simulated() -> Callable[..., list[Envelope]]:
         return list(simulate(**args))
 
     return build
+
+
+@pytest.fixture(scope="session")
+def decode_envelope() -> Callable[[Envelope], Any]:
+    """Run an envelope through the real input decoder: the Decoded value, or the DecodeError raised."""
+    from datetime import UTC
+
+    import orjson
+
+    from alerts.codes import load_code_mapping
+    from streams.codecs import decode
+    from streams.errors import DecodeError
+
+    mapping = load_code_mapping(None)
+    kinds = {"labs.results": "labs", "meds.orders": "orders", "adt.events": "adt", "alerts.acks": "acks"}
+
+    def run(envelope: Envelope) -> Any:
+        value = envelope["value"]
+        raw = value.encode("utf-8") if isinstance(value, str) else orjson.dumps(value)
+        try:
+            return decode(kinds[envelope["topic"]], raw, tz=UTC, mapping=mapping)  # type: ignore[arg-type]
+        except DecodeError as exc:
+            return exc
+
+    return run
