@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Literal
@@ -41,17 +40,16 @@ def aware(moment: datetime, tz: tzinfo) -> datetime:
     return moment.replace(tzinfo=tz) if moment.tzinfo is None else moment
 
 
-_ISO_DATE_ONLY = re.compile(r"\d{4}(-\d{2}(-\d{2})?)?")
-
-
 def parse_iso(text: object, tz: tzinfo, where: str, reason: DeadLetterReason) -> datetime:
-    """An ISO 8601 date-time with at least hours and minutes; naive -> `tz`. Raises InvalidInputError."""
-    if not isinstance(text, str) or _ISO_DATE_ONLY.fullmatch(text.strip()):
+    """An ISO 8601 date-time with a time of day; naive -> `tz`. Raises InvalidInputError."""
+    # A bare date ("2026-03-01", "20260301") is at most 10 characters; every date-time is longer.
+    if not isinstance(text, str) or len(stripped := text.strip()) <= 10:
         raise InvalidInputError(reason, f"{where}: {str(text)[:40]!r} is not a date-time with a time of day")
     try:
-        return aware(datetime.fromisoformat(text.strip()), tz)
+        moment = datetime.fromisoformat(stripped)
     except ValueError:
         raise InvalidInputError(reason, f"{where}: {text[:40]!r} is not an ISO 8601 date-time") from None
+    return moment.replace(tzinfo=tz) if moment.tzinfo is None else moment
 
 
 @dataclass(slots=True)

@@ -331,3 +331,13 @@ def test_adt_time_falls_back_to_msh7(decode_msg: Decode, adt: Build) -> None:
 def test_other_adt_triggers_are_ignored(decode_msg: Decode, adt: Build) -> None:
     decoded = decode_msg("adt", adt("A08"))
     assert (decoded.events, decoded.ignored, decoded.rejected) == ((), 1, ())
+
+
+def test_each_obx_belongs_to_the_obr_before_it(decode_msg: Decode, oru: Build) -> None:
+    second_order = (
+        "OBR|2|PLC101|FIL201|83735^Magnesium^CPT|||202603011200",
+        "OBX|1|NM|19123-9^Magnesium^LN||1.4|mg/dL|||||F",
+    )
+    k, mg = results(decode_msg("labs", oru(K_OK, extra=second_order)))
+    assert (k.result_id, k.collected_at.hour) == ("FIL200-2823-3", 10)
+    assert (mg.result_id, mg.collected_at.hour, mg.value) == ("FIL201-19123-9", 12, 0.58)
