@@ -79,6 +79,9 @@ class AlertsReader:
                     type(exc).__name__,
                     backoff,
                 )
+            except Exception:
+                # A view that silently stops updating is worse than one that logs and goes on.
+                log.exception("alerts reader failed; restarting in %.0fs", backoff)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 30.0)
 
@@ -108,7 +111,7 @@ class AlertsReader:
                 batch = await consumer.getmany(timeout_ms=self._poll_ms, max_records=1000)
                 for tp, records in batch.items():
                     for record in records:
-                        self._handle(record)
+                        self._handle_safely(record)
                         self._positions[tp] = record.offset + 1
                 empty_polls = 0 if batch else empty_polls + 1
                 if not self._state.caught_up:
@@ -127,6 +130,22 @@ class AlertsReader:
             self._state.caught_up = True
             self._state.metrics.caught_up.set(1)
             log.info("alerts topic read to its end: %d open alerts", len(self._state.book))
+
+    def _handle_safely(self, record: ConsumerRecord) -> None:
+        try:
+            self._handle(record)
+        except Exception as exc:
+            # One event that trips a bug must not stall the view on that offset forever. The message
+            # text may quote the event, so only the type goes out at ERROR; the traceback at DEBUG.
+            self._state.metrics.alert_events.labels("invalid").inc()
+            log.error(  # noqa: TRY400
+                "failed to apply alert event at %s/%d/%d: %s",
+                record.topic,
+                record.partition,
+                record.offset,
+                type(exc).__name__,
+            )
+            log.debug("failure detail", exc_info=True)
 
     def _handle(self, record: ConsumerRecord) -> None:
         metrics = self._state.metrics
