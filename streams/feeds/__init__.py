@@ -94,15 +94,20 @@ def envelope_time(envelope: Envelope) -> datetime | None:
     return None
 
 
-def paced(envelopes: Iterable[Envelope], time_scale: float) -> Iterator[tuple[float, Envelope]]:
+def paced(
+    envelopes: Iterable[Envelope], time_scale: float, max_delay_s: float | None = None
+) -> Iterator[tuple[float, Envelope]]:
     """Yield (delay_seconds, envelope): wait delay_seconds of wall time before sending the envelope.
 
     `time_scale` is hospital seconds per wall second (3600 replays one hospital hour per second). The
     delay is the hospital time since the previous envelope divided by the scale; an envelope whose time
-    cannot be told, or that is earlier than the previous one, goes at once (delay 0).
+    cannot be told, or that is earlier than the previous one, goes at once (delay 0). `max_delay_s` caps
+    each wait: MIMIC shifts every patient into its own decade, so the merged feed has gaps of years.
     """
     if time_scale <= 0:
         raise ValueError(f"time_scale must be > 0, got {time_scale}")
+    if max_delay_s is not None and max_delay_s < 0:
+        raise ValueError(f"max_delay_s must be >= 0, got {max_delay_s}")
     previous: datetime | None = None
     for envelope in envelopes:
         moment = envelope_time(envelope)
@@ -110,6 +115,8 @@ def paced(envelopes: Iterable[Envelope], time_scale: float) -> Iterator[tuple[fl
         if moment is not None:
             if previous is not None and moment > previous:
                 delay = (moment - previous).total_seconds() / time_scale
+                if max_delay_s is not None:
+                    delay = min(delay, max_delay_s)
             if previous is None or moment > previous:
                 previous = moment
         yield delay, envelope

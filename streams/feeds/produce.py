@@ -100,12 +100,12 @@ def envelope_key(envelope: Envelope, key_field: str = "patient_id") -> bytes | N
 
 
 def _schedule(
-    envelopes: Iterable[Envelope], rate: float | None, time_scale: float | None
+    envelopes: Iterable[Envelope], rate: float | None, time_scale: float | None, max_delay_s: float | None
 ) -> Iterator[tuple[float, Envelope]]:
     """(seconds after the start when the envelope is due, envelope)."""
     if time_scale is not None:
         due = 0.0
-        for delay, envelope in paced(envelopes, time_scale):
+        for delay, envelope in paced(envelopes, time_scale, max_delay_s):
             due += delay
             yield due, envelope
     elif rate is not None:
@@ -124,13 +124,15 @@ async def produce_envelopes(
     key_field: str = "patient_id",
     *,
     time_scale: float | None = None,
+    max_delay_s: float | None = None,
     producer_options: Mapping[str, Any] | None = None,
 ) -> ProduceStats:
     """Produce every envelope and wait until each is acknowledged (acks=all, idempotent producer).
 
     `topics` maps envelope topic names ("labs.results", ...) to Kafka topic names; a name not in it is
     used as is. `rate` is a steady target in messages/s (None: as fast as possible, batched with linger);
-    `time_scale` instead replays hospital time sped up (3600: one hospital hour per second). Keys are the
+    `time_scale` instead replays hospital time sped up (3600: one hospital hour per second), each wait
+    capped at `max_delay_s` when given (use it for MIMIC, whose patients live decades apart). Keys are the
     patient id (see `envelope_key`); a message with none goes unkeyed. `producer_options` are extra
     AIOKafkaProducer arguments (security settings, client_id, ...), overriding the defaults here.
     """
@@ -171,7 +173,7 @@ async def produce_envelopes(
     await producer.start()
     started = time.monotonic()
     try:
-        for due, envelope in _schedule(envelopes, rate, time_scale):
+        for due, envelope in _schedule(envelopes, rate, time_scale, max_delay_s):
             ahead = started + due - time.monotonic()
             if ahead > _MIN_SLEEP_S:
                 await asyncio.sleep(ahead)

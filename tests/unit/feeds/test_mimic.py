@@ -151,3 +151,11 @@ def test_paced_replay_scales_hospital_time(mimic_feed: Feed) -> None:
     assert first is not None and last is not None
     assert delays[0] == 0.0 and min(delays) >= 0.0
     assert abs(sum(delays) - (last - first).total_seconds() / 3600.0) < 1e-6
+
+
+def test_paced_replay_caps_the_gaps_between_patients(mimic_feed: Feed) -> None:
+    envelopes, _ = mimic_feed
+    delays = [delay for delay, _ in paced(envelopes, time_scale=3600.0, max_delay_s=2.0)]
+    # Patients are shifted into different decades: uncapped, one gap alone would last years.
+    assert max(d for d, _ in paced(envelopes, time_scale=3600.0)) > 3600
+    assert max(delays) == 2.0 and len(delays) == len(envelopes)
