@@ -102,19 +102,20 @@ class _Message:
         """Field.component of the first repetition, unescaped; "" when absent."""
         if seg is None or field >= len(seg):
             return ""
-        raw = seg[field].split(self.rep, 1)[0]
-        if component > 1 or self.comp in raw:
+        raw = seg[field].partition(self.rep)[0]
+        if component == 1:
+            raw = raw.partition(self.comp)[0]
+        else:
             parts = raw.split(self.comp)
             raw = parts[component - 1] if component <= len(parts) else ""
-        if self.sub in raw:
-            raw = raw.split(self.sub, 1)[0]
+        raw = raw.partition(self.sub)[0]
         return self.unescape(raw).strip()
 
     def components(self, seg: list[str] | None, field: int) -> list[str]:
         if seg is None or field >= len(seg):
             return []
-        first = seg[field].split(self.rep, 1)[0]
-        return [self.unescape(c.split(self.sub, 1)[0]).strip() for c in first.split(self.comp)]
+        first = seg[field].partition(self.rep)[0]
+        return [self.unescape(c.partition(self.sub)[0]).strip() for c in first.split(self.comp)]
 
 
 def _unescaper(fsep: str, comp: str, rep: str, esc: str, sub: str) -> Callable[[str], str]:
@@ -184,16 +185,19 @@ def _pad(items: list[str], n: int) -> list[str]:
     return [*items, *([""] * n)][:n]
 
 
-def _obx(msg: _Message, seg: list[str], obr: list[str] | None, status_flag: str, ctx: _Context) -> RawResult:
+def _obx(
+    msg: _Message, seg: list[str], obx3: list[str], obr: list[str] | None, status_flag: str, ctx: _Context
+) -> RawResult:
     """One OBX as a RawResult; raises InvalidInputError when it cannot be identified or timed."""
-    code, _, system, alt_code, _, alt_system = _pad(msg.components(seg, 3), 6)
+    code, _, system, alt_code, _, alt_system = obx3
     status = _RESULT_STATUS.get(status_flag)
     if status is None:
         raise InvalidInputError(_SCHEMA, f"OBX-11: unknown result status {status_flag[:5]!r}")
     order_no = msg.value(obr, 3) or msg.value(obr, 2)
     if not order_no:
         raise InvalidInputError(_SCHEMA, "OBR-3 and OBR-2: no order number to identify the result")
-    when = msg.value(seg, 14) or msg.value(obr, 7)
+    obx14 = msg.value(seg, 14)
+    when = obx14 or msg.value(obr, 7)
     if not when:
         raise InvalidInputError(_SCHEMA, "OBX-14 and OBR-7: no collection time")
     released = msg.value(obr, 22)
@@ -210,7 +214,7 @@ def _obx(msg: _Message, seg: list[str], obr: list[str] | None, status_flag: str,
         value=value,
         unit=msg.value(seg, 6) or msg.value(seg, 6, 2) or None,
         status=status,
-        collected_at=hl7_time(when, ctx.tz, "OBX-14" if msg.value(seg, 14) else "OBR-7"),
+        collected_at=hl7_time(when, ctx.tz, "OBX-14" if obx14 else "OBR-7"),
         encounter_id=ctx.encounter,
         resulted_at=hl7_time(released, ctx.tz, "OBR-22") if released else None,
         location=ctx.location,
@@ -239,7 +243,8 @@ def _oru(msg: _Message, ctx: _Context) -> Decoded:
         if seg[0] != "OBX":
             continue
         status_flag = msg.value(seg, 11).upper()
-        code, _, system, alt_code, _, alt_system = _pad(msg.components(seg, 3), 6)
+        obx3 = _pad(msg.components(seg, 3), 6)
+        code, _, system, alt_code, _, alt_system = obx3
         watched = (code and ctx.mapping.analyte(code, system or None)) or (
             alt_code and ctx.mapping.analyte(alt_code, alt_system or None)
         )
@@ -247,7 +252,7 @@ def _oru(msg: _Message, ctx: _Context) -> Decoded:
             ignored += 1
             continue
         try:
-            raws.append(_obx(msg, seg, obr, status_flag, ctx))
+            raws.append(_obx(msg, seg, obx3, obr, status_flag, ctx))
         except InvalidInputError as exc:
             rejected.append(exc)
     decoded = lab_events("hl7v2", ctx.patient, raws, ctx.mapping, rejected)

@@ -109,7 +109,7 @@ REQUEST = {
 }
 
 
-def rate(fn: Callable[[], object], seconds: float, rounds: int = 5) -> float:
+def rate(fn: Callable[[], object], seconds: float, rounds: int = 25) -> float:
     """Calls per second of `fn`: the best of `rounds` runs of `seconds / rounds` each, after a warm-up.
 
     The best run, not the mean, because other processes on a shared machine only ever slow a run down.
