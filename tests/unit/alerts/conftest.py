@@ -192,6 +192,12 @@ class Run:
         return out
 
     @property
+    def current(self) -> PatientState:
+        """The state after the events fed so far (there must have been some)."""
+        assert self.state is not None
+        return self.state
+
+    @property
     def last(self) -> AlertEvent:
         return self.emitted[-1]
 
