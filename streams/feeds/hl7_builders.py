@@ -1,19 +1,29 @@
-"""Builders of the simulated feed's messages: HL7 v2 ER7 (ORU^R01, RDE^O11, ADT^A01/A03) and FHIR R4 JSON."""
+"""Builders of the simulated feed's wire messages: native JSON, HL7 v2 ER7 (ORU, RDE, ADT) and FHIR R4."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 __all__ = [
     "Obx",
     "OrderMessage",
+    "Result",
     "adt_message",
+    "broken_message",
     "fhir_medication_request",
     "fhir_observation",
     "hl7_escape",
     "hl7_time",
+    "iso_utc",
+    "lab_messages",
+    "native_adt",
+    "native_order",
+    "order_message",
     "oru_r01",
     "rde_o11",
 ]
@@ -21,6 +31,7 @@ __all__ = [
 LOINC = "http://loinc.org"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 UCUM = "http://unitsofmeasure.org"
+_STATUS = {"F": "final", "C": "corrected", "X": "cancelled", "D": "entered-in-error"}
 _UCUM_CODES = {"mmol/L": "mmol/L", "mEq/L": "meq/L", "mg/dL": "mg/dL"}
 _SENDER = "LAB|SIMHOSP|LYTEWATCH|SIMHOSP"
 
@@ -220,3 +231,148 @@ def fhir_medication_request(order: OrderMessage) -> dict[str, Any]:
         "authoredOn": order.authored_on,
         "dosageInstruction": [{"text": order.display, "timing": {"repeat": {"boundsPeriod": bounds}}}],
     }
+
+
+def native_order(order: OrderMessage) -> dict[str, Any]:
+    """An order event in the native JSON of EVENTS.md (no code: `display` is classified downstream)."""
+    med = (
+        {"code": order.code, "system": RXNORM, "display": order.display}
+        if order.code
+        else {"display": order.display}
+    )
+    value: dict[str, Any] = {
+        "order_id": order.order_id,
+        "patient_id": order.patient_id,
+        "encounter_id": order.encounter_id,
+        "medication": med,
+        "status": order.status,
+        "start": order.start,
+        "recorded_at": order.recorded_at,
+    }
+    if order.end is not None:
+        value["end"] = order.end
+    return value
+
+
+def order_message(order: OrderMessage, fmt: str, control_id: str) -> object:
+    """The order event in `fmt`: "hl7" (RDE^O11 text), "fhir" (MedicationRequest) or "json"."""
+    if fmt == "hl7":
+        return rde_o11(order, control_id)
+    if fmt == "fhir":
+        return fhir_medication_request(order)
+    return native_order(order)
+
+
+def native_adt(
+    *, patient_id: str, encounter_id: str, kind: str, location: tuple[str, str, str], occurred: str
+) -> dict[str, Any]:
+    unit, room, bed = location
+    return {
+        "patient_id": patient_id,
+        "encounter_id": encounter_id,
+        "event": kind,
+        "location": {"unit": unit, "room": room, "bed": bed},
+        "occurred_at": occurred,
+    }
+
+
+# (code, text, value, unit, HL7 status flag F/C/X/D, result id for JSON and FHIR)
+Result = tuple[str, str, float | str | None, str, str, str]
+
+
+def lab_messages(
+    fmt: str,
+    *,
+    control_id: str,
+    patient_id: str,
+    encounter_id: str,
+    location: tuple[str, str, str],
+    filler: str,
+    collected: str,
+    released: str,
+    results: Sequence[Result],
+    panel: Sequence[Obx] = (),
+    note: str | None = None,
+) -> list[object]:
+    """One specimen's results: one ORU^R01 (with the `panel` OBX after the first), or one JSON/FHIR each."""
+    if fmt == "hl7":
+        obx = [
+            Obx(code, text, "" if v is None else str(v), unit, flag, not isinstance(v, str))
+            for code, text, v, unit, flag, _ in results
+        ]
+        obx[1:1] = panel
+        return [
+            oru_r01(
+                control_id=control_id,
+                patient_id=patient_id,
+                encounter_id=encounter_id,
+                location=location,
+                filler=filler,
+                collected=collected,
+                released=released,
+                results=obx,
+                note=note,
+            )
+        ]
+    out: list[object] = []
+    unit_loc, room, bed = location
+    for code, text, v, unit, flag, rid in results:
+        if fmt == "fhir":
+            out.append(
+                fhir_observation(
+                    result_id=rid,
+                    patient_id=patient_id,
+                    encounter_id=encounter_id,
+                    code=code,
+                    text=text,
+                    value=v,
+                    unit=unit,
+                    status=_STATUS[flag],
+                    collected=collected,
+                    released=released,
+                )
+            )
+            continue
+        value: dict[str, Any] = {
+            "result_id": rid,
+            "patient_id": patient_id,
+            "encounter_id": encounter_id,
+            "code": code,
+            "system": LOINC,
+            "value": v,
+            "unit": unit,
+            "status": _STATUS[flag],
+            "collected_at": collected,
+            "resulted_at": released,
+            "location": {"unit": unit_loc, "room": room, "bed": bed},
+        }
+        if v is None:
+            del value["value"]
+        out.append(value)
+    return out
+
+
+_days: dict[int, str] = {}
+
+
+def iso_utc(ts: float) -> str:
+    """Whole-second UTC ISO 8601 with offset; the date part is cached, as most events share a day."""
+    day, rest = divmod(int(ts), 86400)
+    if day not in _days and len(_days) > 4096:
+        _days.clear()
+    date = _days.get(day)
+    if date is None:
+        date = _days[day] = datetime.fromtimestamp(day * 86400, UTC).date().isoformat()
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{date}T{hours:02d}:{minutes:02d}:{seconds:02d}+00:00"
+
+
+def broken_message(value: object, cut: float) -> str:
+    """An unusable form of a message, cut at fraction `cut` in [0, 1): JSON truncated mid-object, or ER7
+    whose MSH lost its encoding characters (and whose later segments are truncated)."""
+    if isinstance(value, str):
+        head, _, rest = value.partition("\r")
+        return head.replace("|^~\\&|", "||", 1) + "\r" + rest[: int(cut * (len(rest) + 1))]
+    text = orjson.dumps(value).decode("utf-8")
+    return text[: 1 + int(cut * (len(text) - 1))]

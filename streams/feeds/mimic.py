@@ -141,8 +141,8 @@ def _labs(hosp: Path, counts: MimicCounts) -> list[_Item]:
 def _fallback_order_id(row: dict[str, str], seen: Counter[str]) -> str:
     """A stable id for a row whose pharmacy_id is empty or already used: a hash of its content."""
     parts = "|".join(
-        row.get(name, "") for name in ("subject_id", "hadm_id", "poe_id", "poe_seq", "starttime",
-                                       "stoptime", "drug", "route")
+        row.get(name, "")
+        for name in ("subject_id", "hadm_id", "poe_id", "poe_seq", "starttime", "stoptime", "drug", "route")
     )
     digest = hashlib.sha1(parts.encode("utf-8"), usedforsecurity=False).hexdigest()[:16]
     seen[digest] += 1
@@ -169,8 +169,9 @@ def _orders(hosp: Path, counts: MimicCounts) -> list[_Item]:
             base["encounter_id"] = row["hadm_id"]
         base["medication"] = {"display": row["drug"]}
         active = {**base, "status": "active", "start": _utc(start), "recorded_at": _utc(start)}
-        items.append((start, _RANK_ORDER_START, index, "meds.orders/active",
-                      {"topic": "meds.orders", "value": active}))
+        items.append(
+            (start, _RANK_ORDER_START, index, "meds.orders/active", {"topic": "meds.orders", "value": active})
+        )
         if not stop:
             counts.prescription_rows_without_stoptime += 1
             continue
@@ -179,10 +180,22 @@ def _orders(hosp: Path, counts: MimicCounts) -> list[_Item]:
         # A stop before the start (a data-entry artefact) cannot be known before the order starts, so the
         # ending is recorded at the start: the order's truth is then the ended, empty interval.
         recorded = max(start, stop)
-        completed = {**base, "status": "completed", "start": _utc(start), "end": _utc(stop),
-                     "recorded_at": _utc(recorded)}
-        items.append((recorded, _RANK_ORDER_END, index, "meds.orders/completed",
-                      {"topic": "meds.orders", "value": completed}))
+        completed = {
+            **base,
+            "status": "completed",
+            "start": _utc(start),
+            "end": _utc(stop),
+            "recorded_at": _utc(recorded),
+        }
+        items.append(
+            (
+                recorded,
+                _RANK_ORDER_END,
+                index,
+                "meds.orders/completed",
+                {"topic": "meds.orders", "value": completed},
+            )
+        )
     return items
 
 
@@ -202,8 +215,15 @@ def _adt(hosp: Path, counts: MimicCounts) -> list[_Item]:
             event["location"] = {"unit": row["careunit"]}
         event["occurred_at"] = _utc(row["intime"])
         rank = _RANK_ADMIT if kind == "admit" else _RANK_DISCHARGE
-        items.append((row["intime"], rank, int(row["transfer_id"]), f"adt.events/{kind}",
-                      {"topic": "adt.events", "value": event}))
+        items.append(
+            (
+                row["intime"],
+                rank,
+                int(row["transfer_id"]),
+                f"adt.events/{kind}",
+                {"topic": "adt.events", "value": event},
+            )
+        )
     return items
 
 

@@ -198,6 +198,11 @@ async def produce_envelopes(
         await producer.stop()
     log.info(
         "produced %d messages (%d failed, %d unkeyed) in %.1f s, %.0f/s: %s",
-        stats.total, stats.failed, stats.unkeyed, stats.elapsed_s, stats.rate, dict(stats.acknowledged),
+        stats.total,
+        stats.failed,
+        stats.unkeyed,
+        stats.elapsed_s,
+        stats.rate,
+        dict(stats.acknowledged),
     )
     return stats

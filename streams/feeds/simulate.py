@@ -7,21 +7,21 @@ import math
 import random
 from bisect import bisect_right
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import Any
-
-import orjson
 
 from streams.feeds import Envelope
 from streams.feeds.hl7_builders import (
     Obx,
     OrderMessage,
+    Result,
     adt_message,
-    fhir_medication_request,
-    fhir_observation,
-    oru_r01,
-    rde_o11,
+    broken_message,
+    iso_utc,
+    lab_messages,
+    native_adt,
+    order_message,
 )
 
 __all__ = ["FaultMix", "FormatMix", "simulate"]
@@ -32,47 +32,14 @@ __all__ = ["FaultMix", "FormatMix", "simulate"]
 # itemids 50971+50822 (K, mEq/L, n=3,321) and 50960 (Mg, mg/dL, n=2,470); delay = storetime - charttime;
 # length of stay = admissions.dischtime - admittime; order durations = prescriptions stoptime - starttime
 # (rows with stop > start) per class, matched by drug name.
+# fmt: off
 _PCT = (0, 1, 2.5, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 97.5, 99, 100)
 K_MEQ_L = (2.3, 3.0, 3.1, 3.3, 3.5, 3.7, 3.8, 4.0, 4.1, 4.3, 4.4, 4.7, 5.0, 5.4, 5.7, 6.2, 8.8)
 MG_MG_DL = (0.9, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 2.0, 2.0, 2.1, 2.2, 2.2, 2.4, 2.6, 2.7, 3.0, 10.0)
-RESULT_DELAY_H = (
-    0.017,
-    0.033,
-    0.05,
-    0.458,
-    0.75,
-    0.9,
-    1.033,
-    1.15,
-    1.283,
-    1.433,
-    1.633,
-    1.933,
-    2.45,
-    3.242,
-    4.65,
-    6.75,
-    28.9,
-)
-LENGTH_OF_STAY_H = (
-    1.117,
-    3.555,
-    9.582,
-    14.18,
-    23.393,
-    48.047,
-    69.41,
-    93.763,
-    116.467,
-    141.94,
-    187.453,
-    242.207,
-    348.063,
-    550.602,
-    618.631,
-    730.836,
-    1078.267,
-)
+RESULT_DELAY_H = (0.017, 0.033, 0.05, 0.458, 0.75, 0.9, 1.033, 1.15, 1.283, 1.433, 1.633, 1.933, 2.45,
+                  3.242, 4.65, 6.75, 28.9)
+LENGTH_OF_STAY_H = (1.117, 3.555, 9.582, 14.18, 23.393, 48.047, 69.41, 93.763, 116.467, 141.94, 187.453,
+                    242.207, 348.063, 550.602, 618.631, 730.836, 1078.267)
 # Intra-class correlation of each analyte's normal scores within an admission, and the K-Mg correlation
 # of normal scores in one specimen: a patient runs low or high, and K and Mg move a little together.
 K_ICC, MG_ICC, K_MG_CORRELATION = 0.38, 0.44, 0.19
@@ -82,84 +49,46 @@ CHEM_DRAWS_PER_DAY, MG_WITH_CHEM, BLOOD_GAS_K_PER_DAY = 1.28, 0.81, 0.13
 # Per class: share of admissions with an order, orders per such admission, duration percentiles (h),
 # (RxNorm code, display) choices. Thiazide is conditional on loop (5.1% of admissions have both).
 ORDER_CLASSES: dict[str, tuple[float, float, tuple[float, ...], tuple[tuple[str, str], ...]]] = {
-    "loop": (
-        0.404,
-        5.14,
-        (1, 1, 2, 3, 4, 10.4, 15, 22, 23, 23, 23, 27, 40.2, 70.3, 108.3, 152.5, 330),
-        (
-            ("4603", "furosemide 40 mg IV"),
-            ("4603", "Furosemide 20 mg PO"),
-            ("", "Lasix 40 mg PO"),
-            ("1808", "bumetanide 1 mg IV"),
-            ("38413", "torsemide 20 mg PO"),
-        ),
-    ),
-    "thiazide": (
-        0.055,
-        1.87,
-        (2, 2, 2.05, 3, 5.2, 8.4, 11, 20, 23, 23, 25.4, 46.4, 81.8, 213.4, 238.2, 291.8, 330),
-        (
-            ("5487", "hydrochlorothiazide 25 mg PO"),
-            ("2409", "chlorthalidone 25 mg PO"),
-            ("6916", "metolazone 5 mg PO"),
-            ("", "Maxzide 37.5-25 mg PO"),
-        ),
-    ),
-    "potassium_sparing": (
-        0.069,
-        1.11,
-        (8, 8.4, 9, 9.9, 13.6, 24.8, 50.1, 67.6, 92.5, 103.8, 116.4, 134.2, 160.6, 199.9, 264.9, 304, 330),
-        (("9997", "spironolactone 25 mg PO"),),
-    ),
-    "carbonic_anhydrase_inhibitor": (
-        0.011,
-        2.0,
-        (23, 23, 23, 23, 23, 23, 23, 23, 23.5, 24, 27, 30, 51, 61.5, 66.8, 69.9, 72),
-        (("167", "acetazolamide 250 mg PO"),),
-    ),
-    "potassium_replacement": (
-        0.582,
-        5.64,
-        (1, 1, 2, 5, 8, 15, 23, 23, 23, 30, 46, 74, 128, 234, 374.5, 436.9, 559),
-        (
-            ("8591", "potassium chloride 20 mEq PO"),
-            ("", "KCl 40 mEq PO"),
-            ("", "Potassium Chl 20 mEq / 1000 mL D5 1/2 NS"),
-        ),
-    ),
-    "magnesium_replacement": (
-        0.527,
-        2.97,
-        (1, 1.2, 2, 3, 8, 16, 23, 23, 24, 41.8, 64, 119.6, 202.8, 307.8, 364, 452, 559),
-        (("6585", "magnesium sulfate 2 g IV"), ("", "Magnesium Oxide 400 mg PO")),
-    ),
+    "loop": (0.404, 5.14, (1, 1, 2, 3, 4, 10.4, 15, 22, 23, 23, 23, 27, 40.2, 70.3, 108.3, 152.5, 330),
+             (("4603", "furosemide 40 mg IV"), ("4603", "Furosemide 20 mg PO"), ("", "Lasix 40 mg PO"),
+              ("1808", "bumetanide 1 mg IV"), ("38413", "torsemide 20 mg PO"))),
+    "thiazide": (0.055, 1.87, (2, 2, 2.05, 3, 5.2, 8.4, 11, 20, 23, 23, 25.4, 46.4, 81.8, 213.4, 238.2, 291.8,
+                              330),
+                 (("5487", "hydrochlorothiazide 25 mg PO"), ("2409", "chlorthalidone 25 mg PO"),
+                  ("6916", "metolazone 5 mg PO"), ("", "Maxzide 37.5-25 mg PO"))),
+    "potassium_sparing": (0.069, 1.11, (8, 8.4, 9, 9.9, 13.6, 24.8, 50.1, 67.6, 92.5, 103.8, 116.4, 134.2,
+                                        160.6, 199.9, 264.9, 304, 330),
+                          (("9997", "spironolactone 25 mg PO"),)),
+    "carbonic_anhydrase_inhibitor": (0.011, 2.0, (23, 23, 23, 23, 23, 23, 23, 23, 23.5, 24, 27, 30, 51, 61.5,
+                                                  66.8, 69.9, 72),
+                                     (("167", "acetazolamide 250 mg PO"),)),
+    "potassium_replacement": (0.582, 5.64, (1, 1, 2, 5, 8, 15, 23, 23, 23, 30, 46, 74, 128, 234, 374.5, 436.9,
+                                            559),
+                              (("8591", "potassium chloride 20 mEq PO"), ("", "KCl 40 mEq PO"),
+                               ("", "Potassium Chl 20 mEq / 1000 mL D5 1/2 NS"))),
+    "magnesium_replacement": (0.527, 2.97, (1, 1.2, 2, 3, 8, 16, 23, 23, 24, 41.8, 64, 119.6, 202.8, 307.8,
+                                            364, 452, 559),
+                              (("6585", "magnesium sulfate 2 g IV"), ("", "Magnesium Oxide 400 mg PO"))),
 }
 THIAZIDE_GIVEN_LOOP = 0.126
 # Not from the demo (it has ~8.5 other-drug prescriptions per patient-day): a lighter stream of unwatched
 # orders keeps the "ignored" path exercised without drowning the watched traffic.
 OTHER_ORDERS_PER_DAY = 2.0
-OTHER_DRUGS = (
-    ("5224", "heparin 5000 units SC"),
-    ("161", "acetaminophen 650 mg PO"),
-    ("40790", "pantoprazole 40 mg IV"),
-    ("", "Losartan Potassium 50 mg PO"),
-    ("", "Milk of Magnesia 30 mL PO"),
-)
+OTHER_DRUGS = (("5224", "heparin 5000 units SC"), ("161", "acetaminophen 650 mg PO"),
+               ("40790", "pantoprazole 40 mg IV"), ("", "Losartan Potassium 50 mg PO"),
+               ("", "Milk of Magnesia 30 mL PO"))
 MG_MMOL_SHARE = 0.2  # patients whose lab reports Mg in mmol/L (LOINC 2601-3) instead of mg/dL (19123-9)
 UNITS = ("4W", "5E", "6N", "MICU", "CVICU", "Med/Surg & Tele")
 START = datetime(2025, 1, 6, tzinfo=UTC).timestamp()
-_OTHER_LABS = (
-    ("2951-2", "Sodium", 135.0, 145.0, "mmol/L"),
-    ("2075-0", "Chloride", 96.0, 108.0, "mmol/L"),
-    ("2028-9", "Carbon dioxide", 20.0, 30.0, "mmol/L"),
-    ("3094-0", "Urea nitrogen", 8.0, 40.0, "mg/dL"),
-    ("2160-0", "Creatinine", 0.5, 2.5, "mg/dL"),
-    ("2345-7", "Glucose", 70.0, 220.0, "mg/dL"),
-)
+_OTHER_LABS = (("2951-2", "Sodium", 135.0, 145.0, "mmol/L"), ("2075-0", "Chloride", 96.0, 108.0, "mmol/L"),
+               ("2028-9", "Carbon dioxide", 20.0, 30.0, "mmol/L"),
+               ("3094-0", "Urea nitrogen", 8.0, 40.0, "mg/dL"), ("2160-0", "Creatinine", 0.5, 2.5, "mg/dL"),
+               ("2345-7", "Glucose", 70.0, 220.0, "mg/dL"))
+# fmt: on
+
 _RHO_REST = math.sqrt(1 - K_MG_CORRELATION**2)
 _K_SHARED, _K_OWN = math.sqrt(K_ICC), math.sqrt(1 - K_ICC)
 _MG_SHARED, _MG_OWN = math.sqrt(MG_ICC), math.sqrt(1 - MG_ICC)
-_STATUS = {"F": "final", "C": "corrected", "X": "cancelled", "D": "entered-in-error"}
 _NON_NUMERIC = ("hemolyzed", "<1.0", "see comment", "QNS")
 _UNKNOWN_UNITS = ("mg", "mmol", "U/L")
 _NOTES = (
@@ -213,22 +142,6 @@ def _phi(z: float) -> float:
     return 0.5 * (1.0 + math.erf(z * 0.7071067811865476))
 
 
-_days: dict[int, str] = {}
-
-
-def _iso(ts: float) -> str:
-    """Whole-second UTC ISO 8601 with offset; the date part is cached, as most events share a day."""
-    day, rest = divmod(int(ts), 86400)
-    if day not in _days and len(_days) > 4096:
-        _days.clear()
-    date = _days.get(day)
-    if date is None:
-        date = _days[day] = datetime.fromtimestamp(day * 86400, UTC).date().isoformat()
-    hours, rest = divmod(rest, 3600)
-    minutes, seconds = divmod(rest, 60)
-    return f"{date}T{hours:02d}:{minutes:02d}:{seconds:02d}+00:00"
-
-
 class _Patient:
     __slots__ = ("alive", "enc", "loc", "mg_mmol", "n", "orders", "pid", "zk", "zm")
 
@@ -245,8 +158,6 @@ class _Patient:
         self.orders: dict[str, OrderMessage] = {}
 
 
-# (code, text, value, unit, HL7 status flag, result id for JSON/FHIR)
-_Res = tuple[str, str, float | str | None, str, str, str]
 # (patient, format, HL7 filler order number, collected, carries an unwatched test too)
 _Lab = tuple[_Patient, str, str, str, bool]
 # (patient, class or None for an unwatched drug, orders per admission, durations, (code, display))
@@ -285,7 +196,7 @@ class _Hospital:
         rng, faults = self.rng, self.faults
         bad = faults.bad if bad is None else bad
         if bad and rng.random() < bad:
-            value = _broken(value, rng)
+            value = broken_message(value, rng.random())
         envelope = {"topic": topic, "value": value}
         self.out.append(envelope)
         if faults.duplicates and rng.random() < faults.duplicates:
@@ -313,26 +224,14 @@ class _Hospital:
             self.push(start, _ORDER, (p, klass, per_adm, durations, rng.choice(drugs)))
 
     def adt(self, now: float, p: _Patient, kind: str) -> None:
-        iso = _iso(now)
+        iso = iso_utc(now)
+        value: object
         if self.fmt() == "hl7":
             trigger = "A01" if kind == "admit" else "A03"
-            value: object = adt_message(
-                trigger=trigger,
-                control_id=self.control(),
-                patient_id=p.pid,
-                encounter_id=p.enc,
-                location=p.loc,
-                occurred=iso,
-            )
+            value = adt_message(trigger=trigger, control_id=self.control(), patient_id=p.pid,
+                                encounter_id=p.enc, location=p.loc, occurred=iso)  # fmt: skip
         else:
-            unit, room, bed = p.loc
-            value = {
-                "patient_id": p.pid,
-                "encounter_id": p.enc,
-                "event": kind,
-                "location": {"unit": unit, "room": room, "bed": bed},
-                "occurred_at": iso,
-            }
+            value = native_adt(patient_id=p.pid, encounter_id=p.enc, kind=kind, location=p.loc, occurred=iso)
         self.emit("adt.events", value, now=now)
 
     def discharge(self, now: float, slot: int, p: _Patient) -> None:
@@ -343,33 +242,9 @@ class _Hospital:
         self.push(now + self.rng.expovariate(1 / 7200.0), _ADMIT, slot)
 
     # --- orders -------------------------------------------------------------------------------------
-    def order_message(self, p: _Patient, order: OrderMessage) -> object:
+    def order_message(self, order: OrderMessage) -> object:
         fmt = self.fmt()
-        if fmt == "hl7":
-            return rde_o11(order, self.control())
-        if fmt == "fhir":
-            return fhir_medication_request(order)
-        med = (
-            {
-                "code": order.code,
-                "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
-                "display": order.display,
-            }
-            if order.code
-            else {"display": order.display}
-        )
-        value = {
-            "order_id": order.order_id,
-            "patient_id": p.pid,
-            "encounter_id": p.enc,
-            "medication": med,
-            "status": order.status,
-            "start": order.start,
-            "recorded_at": order.recorded_at,
-        }
-        if order.end is not None:
-            value["end"] = order.end
-        return value
+        return order_message(order, fmt, self.control() if fmt == "hl7" else "")
 
     def start_order(self, now: float, data: _OrderPlan) -> None:
         p, klass, per_adm, durations, (code, display) = data
@@ -377,21 +252,11 @@ class _Hospital:
             return
         rng = self.rng
         self.seq += 1
-        iso = _iso(now)
+        iso = iso_utc(now)
         order = OrderMessage(
-            order_id=f"ORD{self.seq}",
-            patient_id=p.pid,
-            encounter_id=p.enc,
-            location=p.loc,
-            code=code,
-            display=display,
-            status="active",
-            start=iso,
-            end=None,
-            recorded_at=iso,
-            authored_on=iso,
+            f"ORD{self.seq}", p.pid, p.enc, p.loc, code, display, "active", iso, None, iso, iso
         )
-        self.emit("meds.orders", self.order_message(p, order), now=now)
+        self.emit("meds.orders", self.order_message(order), now=now)
         if klass is None:  # an unwatched drug: one event, nothing follows
             return
         p.orders[order.order_id] = order
@@ -408,21 +273,9 @@ class _Hospital:
     def end_order(self, now: float, p: _Patient, order: OrderMessage, status: str) -> None:
         if p.orders.pop(order.order_id, None) is None:
             return
-        iso = _iso(now)
-        ended = OrderMessage(
-            order_id=order.order_id,
-            patient_id=p.pid,
-            encounter_id=p.enc,
-            location=p.loc,
-            code=order.code,
-            display=order.display,
-            status=status,
-            start=order.start,
-            end=None if status == "cancelled" else iso,
-            recorded_at=iso,
-            authored_on=order.authored_on,
-        )
-        self.emit("meds.orders", self.order_message(p, ended), now=now)
+        iso = iso_utc(now)
+        ended = replace(order, status=status, end=None if status == "cancelled" else iso, recorded_at=iso)
+        self.emit("meds.orders", self.order_message(ended), now=now)
 
     # --- labs ---------------------------------------------------------------------------------------
     def draw(self, now: float, p: _Patient, gas: bool) -> None:
@@ -432,7 +285,7 @@ class _Hospital:
         k = _quantile(K_MEQ_L, _phi(_K_SHARED * p.zk + _K_OWN * ek))
         self.seq += 1
         rid = f"R{self.seq}"
-        results: list[_Res] = [
+        results: list[Result] = [
             ("6298-4" if gas else "2823-3", "Potassium", round(k, 1), "mmol/L", "F", f"{rid}-K")
         ]
         if not gas and rng.random() < MG_WITH_CHEM:
@@ -446,7 +299,7 @@ class _Hospital:
         if faults.out_of_order and rng.random() < faults.out_of_order:
             delay += rng.uniform(2.0, 30.0) * 3600.0
         released = now + delay
-        lab: _Lab = (p, self.fmt(), f"F{rid}", _iso(now), not gas and rng.random() < 0.25)
+        lab: _Lab = (p, self.fmt(), f"F{rid}", iso_utc(now), not gas and rng.random() < 0.25)
         self.push(released, _EMIT, (lab, results))
         for share, flag in ((faults.corrections, "C"), (faults.cancellations, "X")):
             if share and rng.random() < share:
@@ -459,7 +312,7 @@ class _Hospital:
                 again: _Lab = (p, lab[1], lab[2], lab[3], False)
                 self.push(later, _EMIT, (again, [(code, text, value, unit, flag, r)]))
 
-    def release(self, now: float, lab: _Lab, results: list[_Res]) -> None:
+    def release(self, now: float, lab: _Lab, results: list[Result]) -> None:
         """The lab releases results; half of the bad share is a bad value or unit, half a broken message."""
         rng, bad = self.rng, self.faults.bad * 0.5
         if bad and rng.random() < bad:
@@ -472,76 +325,27 @@ class _Hospital:
         for message in self.lab_messages(now, lab, results):
             self.emit("labs.results", message, now=now, bad=bad)
 
-    def lab_messages(self, now: float, lab: _Lab, results: list[_Res]) -> list[object]:
+    def lab_messages(self, now: float, lab: _Lab, results: list[Result]) -> list[object]:
         p, fmt, filler, collected, extra = lab
-        released = _iso(now)
+        rng = self.rng
+        panel: list[Obx] = []
+        note = None
         if fmt == "hl7":
-            obx = [
-                Obx(code, text, "" if v is None else str(v), unit, flag, not isinstance(v, str))
-                for code, text, v, unit, flag, _ in results
-            ]
+            control = self.control()
             if extra or len(results) > 1:
-                rng = self.rng
-                obx[1:1] = [
+                panel = [
                     Obx(c, t, f"{rng.uniform(lo, hi):.{0 if hi > 20 else 1}f}", u)
                     for c, t, lo, hi, u in _OTHER_LABS
                 ]
-            note = self.rng.choice(_NOTES) if self.rng.random() < 0.1 else None
-            return [
-                oru_r01(
-                    control_id=self.control(),
-                    patient_id=p.pid,
-                    encounter_id=p.enc,
-                    location=p.loc,
-                    filler=filler,
-                    collected=collected,
-                    released=released,
-                    results=obx,
-                    note=note,
-                )
-            ]
-        if extra:
-            results = [
-                *results,
-                ("2951-2", "Sodium", float(self.rng.randint(130, 148)), "mmol/L", "F", f"{filler}-NA"),
-            ]
-        out: list[object] = []
-        for code, text, v, unit, flag, rid in results:
-            status = _STATUS[flag]
-            if fmt == "fhir":
-                out.append(
-                    fhir_observation(
-                        result_id=rid,
-                        patient_id=p.pid,
-                        encounter_id=p.enc,
-                        code=code,
-                        text=text,
-                        value=v,
-                        unit=unit,
-                        status=status,
-                        collected=collected,
-                        released=released,
-                    )
-                )
-                continue
-            unit_loc, room, bed = p.loc
-            value = {
-                "result_id": rid,
-                "patient_id": p.pid,
-                "encounter_id": p.enc,
-                "code": code,
-                "system": "http://loinc.org",
-                "value": v,
-                "unit": unit,
-                "status": status,
-                "collected_at": collected,
-                "resulted_at": released,
-                "location": {"unit": unit_loc, "room": room, "bed": bed},
-            }
-            if v is None:
-                del value["value"]
-            out.append(value)
-        return out
+            note = rng.choice(_NOTES) if rng.random() < 0.1 else None
+        else:
+            control = ""
+            if extra:
+                sodium = float(rng.randint(130, 148))
+                results = [*results, ("2951-2", "Sodium", sodium, "mmol/L", "F", f"{filler}-NA")]
+        return lab_messages(fmt, control_id=control, patient_id=p.pid, encounter_id=p.enc, location=p.loc,
+                            filler=filler, collected=collected, released=iso_utc(now), results=results,
+                            panel=panel, note=note)  # fmt: skip
 
     # --- the clock ----------------------------------------------------------------------------------
     def run(self, limit: int | None) -> Iterator[Envelope]:
@@ -585,15 +389,6 @@ class _Hospital:
                     if left == 0:
                         return
                 out.clear()
-
-
-def _broken(value: object, rng: random.Random) -> str:
-    """An unusable form of a message: truncated JSON, or ER7 without its encoding characters."""
-    if isinstance(value, str):
-        head, _, rest = value.partition("\r")
-        return head.replace("|^~\\&|", "||", 1) + "\r" + rest[: rng.randint(0, len(rest))]
-    text = orjson.dumps(value).decode("utf-8")
-    return text[: rng.randint(1, len(text) - 1)]
 
 
 def simulate(

@@ -95,4 +95,3 @@ def test_steady_rate_and_hospital_time_pacing_deliver_everything(
     assert stats.total == 300 and paced.total == 200
     expected = _expected(sim + replay, feed_topics)
     assert _read_back(kafka_bootstrap, feed_topics, expected) == expected
-

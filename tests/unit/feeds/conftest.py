@@ -48,7 +48,11 @@ def simulated() -> Callable[..., list[Envelope]]:
 
     def build(**overrides: Any) -> list[Envelope]:
         args: dict[str, Any] = {
-            "patients": 50, "seed": 1, "events": 2000, "duration_s": None, "rate": 1000.0,
+            "patients": 50,
+            "seed": 1,
+            "events": 2000,
+            "duration_s": None,
+            "rate": 1000.0,
             "faults": FaultMix(),
         }
         args.update(overrides)

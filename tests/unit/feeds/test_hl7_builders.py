@@ -18,11 +18,18 @@ RELEASED = "2025-01-06T09:45:10+00:00"
 def make_oru() -> Callable[..., str]:
     def build(results: list[Obx] | None = None, **overrides: Any) -> str:
         args: dict[str, Any] = {
-            "control_id": "MSG1", "patient_id": "MRN7", "encounter_id": "E42",
-            "location": ("Med/Surg & Tele", "12", "A"), "filler": "F99", "collected": COLLECTED,
+            "control_id": "MSG1",
+            "patient_id": "MRN7",
+            "encounter_id": "E42",
+            "location": ("Med/Surg & Tele", "12", "A"),
+            "filler": "F99",
+            "collected": COLLECTED,
             "released": RELEASED,
-            "results": results or [Obx("2823-3", "Potassium", "3.1", "mmol/L", "C"),
-                                   Obx("19123-9", "Magnesium", "1.5", "mg/dL", "F")],
+            "results": results
+            or [
+                Obx("2823-3", "Potassium", "3.1", "mmol/L", "C"),
+                Obx("19123-9", "Magnesium", "1.5", "mg/dL", "F"),
+            ],
         }
         args.update(overrides)
         return oru_r01(**args)
@@ -34,9 +41,17 @@ def make_oru() -> Callable[..., str]:
 def make_order() -> Callable[..., OrderMessage]:
     def build(**overrides: Any) -> OrderMessage:
         args: dict[str, Any] = {
-            "order_id": "ORD5", "patient_id": "MRN7", "encounter_id": "E42", "location": ("4W", "3", "B"),
-            "code": "4603", "display": "furosemide 40 mg IV", "status": "active", "start": COLLECTED,
-            "end": RELEASED, "recorded_at": COLLECTED, "authored_on": COLLECTED,
+            "order_id": "ORD5",
+            "patient_id": "MRN7",
+            "encounter_id": "E42",
+            "location": ("4W", "3", "B"),
+            "code": "4603",
+            "display": "furosemide 40 mg IV",
+            "status": "active",
+            "start": COLLECTED,
+            "end": RELEASED,
+            "recorded_at": COLLECTED,
+            "authored_on": COLLECTED,
         }
         args.update(overrides)
         return OrderMessage(**args)
@@ -65,7 +80,10 @@ def test_oru_fields_are_in_their_places(make_oru: Callable[..., str]) -> None:
     first, second = msg.segments("OBX")
     assert str(first[3][0][0]) == "2823-3" and str(first[3][0][2]) == "LN"
     assert (str(first[5]), str(first[6]), str(first[11]), str(first[14])) == (
-        "3.1", "mmol/L", "C", "20250106083000+0000"
+        "3.1",
+        "mmol/L",
+        "C",
+        "20250106083000+0000",
     )
     assert str(second[11]) == "F"
 
@@ -89,8 +107,14 @@ def test_rde_fields_are_in_their_places(make_order: Callable[..., OrderMessage])
 
 
 def test_adt_fields_are_in_their_places() -> None:
-    text = adt_message(trigger="A03", control_id="M3", patient_id="MRN7", encounter_id="E42",
-                       location=("4W", "3", "B"), occurred=RELEASED)
+    text = adt_message(
+        trigger="A03",
+        control_id="M3",
+        patient_id="MRN7",
+        encounter_id="E42",
+        location=("4W", "3", "B"),
+        occurred=RELEASED,
+    )
     msg = hl7.parse(text)
     assert str(msg.segment("MSH")[9]) == "ADT^A03^ADT_A03"
     assert str(msg.segment("EVN")[2]) == "20250106094510+0000"

@@ -50,9 +50,21 @@ def test_each_selected_prescription_gives_an_active_and_a_completed_event(
 
 def test_every_watched_drug_name_of_the_demo_is_selected(source_rows: Rows) -> None:
     # Independent of the feed's pattern: names a clinician would look for, checked one by one.
-    watched = ("furosemide", "bumetanide", "torsemide", "hydrochlorothiazide", "chlorothiazide",
-               "chlorthalidone", "metolazone", "acetazolamide", "spironolactone", "potassium chl",
-               "potassium phosphate", "magnesium sulfate", "magnesium oxide")
+    watched = (
+        "furosemide",
+        "bumetanide",
+        "torsemide",
+        "hydrochlorothiazide",
+        "chlorothiazide",
+        "chlorthalidone",
+        "metolazone",
+        "acetazolamide",
+        "spironolactone",
+        "potassium chl",
+        "potassium phosphate",
+        "magnesium sulfate",
+        "magnesium oxide",
+    )
     names = {r["drug"] for r in source_rows("prescriptions")}
     relevant = {n for n in names if any(w in n.lower() for w in watched)}
     assert len(relevant) >= 15

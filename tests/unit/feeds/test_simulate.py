@@ -91,8 +91,16 @@ def test_every_format_of_the_contract_is_present_and_decodes(simulated: Sim, dec
         assert not isinstance(decoded, DecodeError), (decoded, envelope)
         assert not decoded.rejected, (decoded.rejected, envelope)
     expected = {
-        "json:labs.results", "json:meds.orders", "json:adt.events", "hl7:ORU^R01", "hl7:ORU several OBX",
-        "hl7:escapes", "hl7:RDE^O11", "hl7:ADT^A01", "hl7:ADT^A03", "fhir:Observation",
+        "json:labs.results",
+        "json:meds.orders",
+        "json:adt.events",
+        "hl7:ORU^R01",
+        "hl7:ORU several OBX",
+        "hl7:escapes",
+        "hl7:RDE^O11",
+        "hl7:ADT^A01",
+        "hl7:ADT^A03",
+        "fhir:Observation",
         "fhir:MedicationRequest",
     }
     assert expected <= set(seen), seen
@@ -112,10 +120,16 @@ def test_fhir_resources_are_valid_r4(simulated: Sim) -> None:
 
 
 def test_values_follow_the_mimic_demo(simulated: Sim, decode_envelope: Decode, source_rows: Any) -> None:
-    real = [float(r["valuenum"]) for r in source_rows("labevents")
-            if r["itemid"] in ("50971", "50822") and r["valuenum"]]
-    real_mg = [round(float(r["valuenum"]) * 0.4114, 2) for r in source_rows("labevents")
-               if r["itemid"] == "50960" and r["valuenum"]]
+    real = [
+        float(r["valuenum"])
+        for r in source_rows("labevents")
+        if r["itemid"] in ("50971", "50822") and r["valuenum"]
+    ]
+    real_mg = [
+        round(float(r["valuenum"]) * 0.4114, 2)
+        for r in source_rows("labevents")
+        if r["itemid"] == "50960" and r["valuenum"]
+    ]
     k: list[float] = []
     mg: list[float] = []
     for envelope in simulated(patients=300, events=30000, faults=FaultMix.none()):
