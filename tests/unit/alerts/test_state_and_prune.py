@@ -181,7 +181,7 @@ def _events(draw: st.DrawFn, max_size: int) -> list[PatientEventType]:
     return events
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(_events(60))
 def test_pruning_never_changes_the_alert_events(events: list[PatientEventType]) -> None:
     rules = RulesConfig()
