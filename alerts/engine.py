@@ -176,7 +176,8 @@ def _alert_event(
 ) -> AlertEvent:
     loc = state.location
     assert state.clock is not None
-    return AlertEvent(
+    # Built from the engine's own state: construct without re-validating (see rules.build_evidence).
+    return AlertEvent.model_construct(
         alert_id=tr.alert.alert_id,
         revision=tr.alert.revision,
         event=tr.kind,
@@ -185,7 +186,7 @@ def _alert_event(
         severity=Severity(tr.alert.severity),
         patient_id=patient_id,
         encounter_id=state.encounter_id,
-        location=Location(unit=loc[0], room=loc[1], bed=loc[2]) if loc is not None else None,
+        location=Location.model_construct(unit=loc[0], room=loc[1], bed=loc[2]) if loc is not None else None,
         summary=summary(tr.rule, snap, rules),
         recommendation=RECOMMENDATIONS[tr.rule],
         evidence=evidence,

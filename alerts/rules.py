@@ -155,12 +155,14 @@ def _lab(found: tuple[str, StoredResult] | None) -> LabEvidence | None:
         return None
     rid, r = found
     assert r.value is not None
+    # model_construct: these come from state the engine built itself, and validation dominated the cost
+    # of emitting during alert storms; tests re-validate every emitted event.
     as_sent = (
-        SentValue(value=r.sent_value, unit=r.sent_unit)
+        SentValue.model_construct(value=r.sent_value, unit=r.sent_unit)
         if r.sent_value is not None and r.sent_unit is not None
         else None
     )
-    return LabEvidence(
+    return LabEvidence.model_construct(
         value=r.value, as_sent=as_sent, collected_at=from_micros(r.collected_at), result_id=rid
     )
 
@@ -168,7 +170,7 @@ def _lab(found: tuple[str, StoredResult] | None) -> LabEvidence | None:
 def build_evidence(snap: Snapshot) -> Evidence:
     """The evidence as it stands at the snapshot's t."""
     diuretics = [
-        DiureticEvidence(
+        DiureticEvidence.model_construct(
             order_id=oid,
             ingredient=name,
             drug_class=DrugClass(cls),
@@ -179,7 +181,7 @@ def build_evidence(snap: Snapshot) -> Evidence:
         if order.start is not None
         for name, cls in order.wasting
     ]
-    return Evidence(
+    return Evidence.model_construct(
         potassium=_lab(snap.potassium),
         magnesium=_lab(snap.magnesium),
         diuretics=tuple(diuretics),

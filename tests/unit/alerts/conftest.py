@@ -187,6 +187,9 @@ class Run:
         for event in events:
             self.state, new = apply(self.state, event, self.rules, pruning=self.pruning)
             self.state = decode_state(encode_state(self.state))
+            for alert in new:
+                # The engine builds events without validation; every one must survive the published JSON.
+                assert AlertEvent.model_validate_json(alert.model_dump_json()) == alert
             out.extend(new)
         self.emitted.extend(out)
         return out
