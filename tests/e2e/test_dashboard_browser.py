@@ -197,6 +197,13 @@ def test_page_shows_alerts_live_and_acknowledges(
         expect(phone.locator("article.alert")).to_have_count(4)
         phone.screenshot(path=str(ARTIFACTS / "dashboard-phone.png"), full_page=True)
         phone.close()
+
+        # A unit's own screen: the page's query string filters the stream.
+        unit_screen = browser.new_page()
+        sign_in(unit_screen, f"{url}/?unit=5e")
+        expect(unit_screen.locator("section.unit")).to_have_count(1)
+        expect(unit_screen.locator("article.alert")).to_have_count(2)
+        unit_screen.close()
     finally:
         page.close()
         dashboard.stop()

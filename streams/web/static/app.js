@@ -136,15 +136,27 @@
   async function probe() {
     // EventSource hides the HTTP status, so a plain request tells a bad token from a dead server.
     try {
-      const response = await fetch("/api/alerts", { headers: authHeaders(), cache: "no-store" });
+      const query = pageFilters().toString();
+      const url = `/api/alerts${query ? `?${query}` : ""}`;
+      const response = await fetch(url, { headers: authHeaders(), cache: "no-store" });
       return response.status;
     } catch (err) {
       return 0;
     }
   }
 
-  function streamUrl() {
+  // The page's own ?unit=&min_severity=&rule= become the stream's filters (a unit's own screen).
+  function pageFilters() {
+    const own = new URLSearchParams(window.location.search);
     const params = new URLSearchParams();
+    for (const name of ["unit", "min_severity", "rule"]) {
+      if (own.get(name)) params.set(name, own.get(name));
+    }
+    return params;
+  }
+
+  function streamUrl() {
+    const params = pageFilters();
     if (token()) params.set("token", token());
     // A new EventSource does not send Last-Event-ID, so the resume point goes in the query.
     if (lastSeq !== null) params.set("last_event_id", lastSeq);
@@ -159,6 +171,10 @@
     while (status === 401) {
       await askToken(token() !== "");
       status = await probe();
+    }
+    if (status === 400) {
+      setConn("lost", "Unknown filter in the page address (unit, min_severity, rule)");
+      return;
     }
     if (status !== 200) {
       markLost();
