@@ -433,6 +433,7 @@ class NotifierService(ConsumerRebalanceListener):
             "delivery_id": note.log_key,
             "reason": str(exc),
             "status": exc.status,
+            "response": exc.body,
             "retriable": exc.retriable,
             "attempts": exc.attempts,
             "at": self.clock().isoformat(),

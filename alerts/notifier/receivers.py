@@ -40,10 +40,13 @@ class DeliveryError(NotifierError):
         retriable: bool,
         status: int | None = None,
         retry_after: float | None = None,
+        body: str | None = None,
     ) -> None:
         super().__init__(detail, retriable=retriable)
         self.status = status
         self.retry_after = retry_after
+        # The receiver's answer goes to the dead-letter record, not into logs: it may echo the message.
+        self.body = body
         self.attempts = 1
 
 
@@ -76,11 +79,11 @@ def classify_status(status: int, retry_after: str | None, body: str) -> Delivery
     """None for 2xx; else the error: 408/429/5xx may succeed later, every other 4xx never will."""
     if 200 <= status < 300:
         return None
-    detail = f"HTTP {status}" + (f": {body[:200]}" if body else "")
+    detail, answer = f"HTTP {status}", body[:1000] or None
     if status == 429:
         delay = parse_retry_after(retry_after)
-        return DeliveryError(detail, retriable=True, status=status, retry_after=delay)
-    return DeliveryError(detail, retriable=status >= 500 or status == 408, status=status)
+        return DeliveryError(detail, retriable=True, status=status, retry_after=delay, body=answer)
+    return DeliveryError(detail, retriable=status >= 500 or status == 408, status=status, body=answer)
 
 
 class _HttpReceiver:

@@ -366,7 +366,8 @@ async def test_permanent_failures_and_exhausted_retries_go_to_the_dead_letter_to
     assert set(by_receiver) == {"bad", "down"}
     bad, down = by_receiver["bad"], by_receiver["down"]
     assert (bad["status"], bad["retriable"], bad["attempts"]) == (400, False, 1)
-    assert bad["reason"].startswith("HTTP 400")
+    assert bad["reason"] == "HTTP 400"
+    assert json.loads(bad["response"]) == {"status": "no"}
     assert AlertEvent.model_validate(bad["alert"]).alert_id == "kmg-dlq"
     assert (down["status"], down["retriable"], down["attempts"]) == (503, True, FAST_RETRY["max_attempts"])
     assert Counter(r.path for r in webhook.requests) == {"/bad": 1, "/down": 4}
@@ -494,13 +495,22 @@ def _delivered(server: WebhookServer) -> Counter[tuple[str, str, int, str]]:
     return seen
 
 
+@pytest.fixture
+def notifier_logs(tmp_path: Path) -> Iterator[Path]:
+    """Where the notifier subprocesses write stderr; shown with a failure's report."""
+    yield tmp_path
+    for log_file in sorted(tmp_path.glob("notifier-*.log")):
+        print(f"--- {log_file.name} (tail)\n{log_file.read_text(errors='replace')[-4000:]}")
+
+
 @pytest.mark.slow
 async def test_a_notifier_killed_while_delivering_sends_nothing_twice_after_restart(
     kafka_bootstrap: str,
     unique_name: Callable[[str], str],
     webhook: WebhookServer,
-    tmp_path: Path,
+    notifier_logs: Path,
 ) -> None:
+    tmp_path = notifier_logs
     routes = {
         "group_wait": "200ms",
         "repeat_interval": None,
@@ -561,7 +571,7 @@ async def test_a_notifier_killed_while_delivering_sends_nothing_twice_after_rest
     finally:
         first.send_signal(signal.SIGKILL)
         await first.wait()
-    assert len(webhook.answered) == 150
+    assert len(webhook.answered) == 150, "the receiver answered after it was told to hold"
 
     # Run 2: the same group, a fresh process. It must deliver the rest and nothing already logged.
     webhook.hold_after = None
@@ -580,7 +590,7 @@ async def test_a_notifier_killed_while_delivering_sends_nothing_twice_after_rest
 
     delivered = _delivered(webhook)
     assert set(delivered) == set(expected)
-    assert [key for key, n in delivered.items() if n != 1] == []
+    assert [(key, n) for key, n in delivered.items() if n != 1] == []
     # Nothing was sent for the 50 alerts resolved within group_wait.
     assert not any(
         r.body.get("alert_id", r.body.get("dedup_key", "")) >= "kmg-burst-200" for r in webhook.requests
