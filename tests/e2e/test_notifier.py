@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import pytest_asyncio
 import yaml
@@ -572,6 +573,7 @@ async def test_a_notifier_killed_while_delivering_sends_nothing_twice_after_rest
         first.send_signal(signal.SIGKILL)
         await first.wait()
     assert len(webhook.answered) == 150, "the receiver answered after it was told to hold"
+    before_kill = Counter(r.path for r in webhook.answered)
 
     # Run 2: the same group, a fresh process. It must deliver the rest and nothing already logged.
     webhook.hold_after = None
@@ -584,10 +586,16 @@ async def test_a_notifier_killed_while_delivering_sends_nothing_twice_after_rest
         while not await _committed_to_end(settings, group):
             assert time.monotonic() < deadline, "the restarted notifier never finished the burst"
             await asyncio.sleep(0.2)
+        metrics = await _scrape(int(env["LYTEWATCH_NOTIFIER_WEB_PORT"]))
     finally:
         second.send_signal(signal.SIGTERM)
         await second.wait()
 
+    # The restarted process counted exactly what it sent, and its metrics name no patient.
+    sent = 'lytewatch_notifications_total{outcome="delivered",receiver_type="%s"}'
+    assert metrics[sent % "webhook"] == 400 - before_kill["/ops"]
+    assert metrics[sent % "pager"] == 100 - before_kill["/pd"]
+    assert not any("MRN" in series for series in metrics)
     delivered = _delivered(webhook)
     assert set(delivered) == set(expected)
     assert [(key, n) for key, n in delivered.items() if n != 1] == []
@@ -595,6 +603,17 @@ async def test_a_notifier_killed_while_delivering_sends_nothing_twice_after_rest
     assert not any(
         r.body.get("alert_id", r.body.get("dedup_key", "")) >= "kmg-burst-200" for r in webhook.requests
     )
+
+
+async def _scrape(port: int) -> dict[str, float]:
+    async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/metrics") as resp:
+        text = await resp.text()
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            samples[name] = float(value)
+    return samples
 
 
 async def h_log_count(bootstrap: str, topic: str, expected: int) -> None:
