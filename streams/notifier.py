@@ -36,7 +36,13 @@ from alerts.notifier.policy import (
     transition_time,
 )
 from alerts.notifier.receivers import DeliveryError, Receiver, build_receivers, deliver
-from alerts.notifier.routing import RouteMatch, RoutingConfig, load_routes, match_routes
+from alerts.notifier.routing import (
+    RouteMatch,
+    RoutesFileError,
+    RoutingConfig,
+    load_routes,
+    match_routes,
+)
 from streams import kafka
 from streams.logs import configure_logging, message_ref
 from streams.metrics import CONTENT_TYPE, Metrics
@@ -522,6 +528,12 @@ def main(argv: list[str] | None = None) -> int:
     routes = args.routes or settings.notifier_routes_file
     if routes is None:
         parser.error("no routing file: pass --routes or set LYTEWATCH_NOTIFIER_ROUTES_FILE")
+
+    try:
+        load_routes(routes)  # fail before connecting to anything, with the bad key named
+    except RoutesFileError as exc:
+        print(f"lytewatch notifier: {exc}", file=sys.stderr)
+        return 2
 
     async def _main() -> None:
         task = asyncio.current_task()

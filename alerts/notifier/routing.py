@@ -300,13 +300,17 @@ def parse_routes(data: Any, source: str = "routing file") -> RoutingConfig:
     try:
         return RoutingConfig.model_validate(data)
     except ValidationError as exc:
-        problems = []
+        problems: dict[str, list[str]] = {}
         for error in exc.errors():
-            # Discriminated unions add the tag ('webhook', ...) to the location; it is not a key.
-            loc = [str(p) for p in error["loc"] if p not in ("webhook", "slack", "pagerduty", "email")]
-            key = ".".join(loc) or "(top level)"
-            problems.append(f"{key}: {error['msg']}")
-        raise RoutesFileError(f"{source}: " + "; ".join(problems)) from None
+            key = ".".join(str(p) for p in error["loc"] if not _is_union_tag(p)) or "(top level)"
+            problems.setdefault(key, []).append(error["msg"])
+        text = "; ".join(f"{key}: {' or '.join(msgs)}" for key, msgs in problems.items())
+        raise RoutesFileError(f"{source}: {text}") from None
+
+
+def _is_union_tag(part: object) -> bool:
+    """Unions add a member's tag ('webhook', 'list[...]', 'function-before[...]') to the location."""
+    return isinstance(part, str) and (part in ("webhook", "slack", "pagerduty", "email") or "[" in part)
 
 
 def load_routes(path: Path) -> RoutingConfig:
