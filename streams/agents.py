@@ -1,25 +1,38 @@
-"""The agents: ingest (decode -> patient-events) and engine (patient-events -> core -> alerts); data only."""
+"""The agents: ingest (decode -> patient-events) and engine (patient-events -> core -> alerts); data only.
+
+Both take events in small batches: per-message sends and awaits dominate faust's cost, and a batch shares one
+producer flush and, for the engine, one wait for the broker to confirm the alerts.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+import weakref
+from collections import Counter
+from collections.abc import Awaitable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from faust.streams import _current_event
 from pydantic import ValidationError
 
 from alerts.errors import DeadLetterReason
 from streams.codecs import InputKind
-from streams.envelope import Origin, decode_envelope, encode_envelope
+from streams.envelope import DropRecord, Origin, PatientEnvelope, decode_envelope, encode_envelope
 from streams.ingest import dead_letter_bytes, ingest_message
-from streams.state import decode_stored, encode_stored, step
+from streams.state import StoredPatient, decode_stored, encode_stored, step
 
 if TYPE_CHECKING:
     from streams.app import Runtime
 
 log = logging.getLogger(__name__)
+
+BATCH_MAX = 500
+# How long a partly filled batch may wait for more events: the latency a batch can add at low traffic.
+BATCH_WINDOW_S = 0.005
 
 
 def register_agents(rt: Runtime) -> None:
@@ -41,6 +54,11 @@ def _origin(message: Any) -> Origin:
     )
 
 
+async def _send(rt: Runtime, topic: str, key: bytes | None, value: bytes) -> Awaitable[Any]:
+    """Hand a record to the producer; the returned awaitable resolves when the broker has it."""
+    return await rt.app.producer.send(topic, key, value, None, None, None)
+
+
 async def _dead_letter_failure(rt: Runtime, message: Any, origin: Origin, exc: Exception) -> None:
     """Keep a message the worker failed on (a bug, not bad input) so nothing is lost, and go on."""
     record = dead_letter_bytes(
@@ -53,44 +71,67 @@ async def _dead_letter_failure(rt: Runtime, message: Any, origin: Origin, exc: E
         detail=f"{type(exc).__name__}: {exc}",
         at=datetime.now(UTC),
     )
-    await rt.deadletter.send(key=message.key, value=record)
+    await _send(rt, rt.settings.topic_deadletter, message.key, record)
     rt.metrics.count_deadletter(origin.topic, DeadLetterReason.PROCESSING_ERROR)
+
+
+@contextlib.contextmanager
+def _in_event(event: Any) -> Iterator[None]:
+    """Make `event` faust's current event: table writes take their partition (store and changelog) from it.
+
+    Within a batch faust's own current event is the last one buffered, which may belong to another
+    partition; each write must carry the partition of the event that caused it.
+    """
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
 
 
 def _ingest_agent(rt: Runtime, kind: InputKind) -> Any:
     metrics = rt.metrics
     tz = rt.settings.tz
+    patient_events = rt.settings.topic_patient_events
+    deadletter = rt.settings.topic_deadletter
 
     async def ingest(stream: Any) -> None:
-        async for event in stream.events():
-            message = event.message
-            origin = _origin(message)
-            try:
-                outcome = ingest_message(
-                    kind,
-                    message.value or b"",
-                    origin,
-                    key=message.key,
-                    tz=tz,
-                    mapping=rt.mapping,
-                    now=datetime.now(UTC),
-                )
-                for envelope in outcome.forward:
-                    await rt.patient_events.send(
-                        key=envelope.event.patient_id.encode(), value=encode_envelope(envelope)
+        async for batch in stream.take_events(BATCH_MAX, within=BATCH_WINDOW_S):
+            now = datetime.now(UTC)
+            formats: Counter[tuple[str, str]] = Counter()
+            ignored: Counter[str] = Counter()
+            for event in batch:
+                message = event.message
+                origin = _origin(message)
+                try:
+                    outcome = ingest_message(
+                        kind,
+                        message.value or b"",
+                        origin,
+                        key=message.key,
+                        tz=tz,
+                        mapping=rt.mapping,
+                        now=now,
                     )
-                for reason, record in outcome.deadletters:
-                    await rt.deadletter.send(key=message.key, value=record)
-                    metrics.count_deadletter(origin.topic, reason)
-                    log.warning("dead-lettered %s: %s", origin.describe(), reason.value)
-            except Exception as exc:
-                log.exception("ingest failed on %s; dead-lettering it and going on", origin.describe())
-                await _dead_letter_failure(rt, message, origin, exc)
-                metrics.count_input(origin.topic, "unknown")
-                continue
-            metrics.count_input(origin.topic, outcome.format)
-            if outcome.disposition == "ignored":
-                metrics.count_ignored(origin.topic)
+                    for envelope in outcome.forward:
+                        key = envelope.event.patient_id.encode()
+                        await _send(rt, patient_events, key, encode_envelope(envelope))
+                    for reason, record in outcome.deadletters:
+                        await _send(rt, deadletter, message.key, record)
+                        metrics.count_deadletter(origin.topic, reason)
+                        log.warning("dead-lettered %s: %s", origin.describe(), reason.value)
+                except Exception as exc:
+                    log.exception("ingest failed on %s; dead-lettering it and going on", origin.describe())
+                    await _dead_letter_failure(rt, message, origin, exc)
+                    formats[(origin.topic, "unknown")] += 1
+                    continue
+                formats[(origin.topic, outcome.format)] += 1
+                if outcome.disposition == "ignored":
+                    ignored[origin.topic] += 1
+            for (topic, fmt), n in formats.items():
+                metrics.count_input(topic, fmt, n=n)
+            for topic, n in ignored.items():
+                metrics.count_ignored(topic, n)
 
     return ingest
 
@@ -98,48 +139,73 @@ def _ingest_agent(rt: Runtime, kind: InputKind) -> Any:
 def _engine_agent(rt: Runtime) -> Any:
     metrics = rt.metrics
     table = rt.patients
+    alerts_topic = rt.settings.topic_alerts
+
+    def load(key: bytes) -> StoredPatient | None:
+        raw = table.get(key)
+        return decode_stored(raw) if raw else None
 
     async def engine(stream: Any) -> None:
-        async for event in stream.events():
-            arrived = time.perf_counter()
-            message = event.message
-            position = f"{message.topic}/{message.partition}@{message.offset}"
-            try:
-                envelope = decode_envelope(message.value)
-            except ValidationError as exc:
-                log.exception("undecodable patient event at %s", position)
-                await _dead_letter_failure(rt, message, _origin(message), exc)
-                continue
-            key = envelope.event.patient_id.encode()
-            try:
-                stored_raw = table.get(key)
-                result = step(
-                    decode_stored(stored_raw) if stored_raw else None,
-                    envelope,
-                    rt.rules,
-                    wall_now=time.time(),
+        async for batch in stream.take_events(BATCH_MAX, within=BATCH_WINDOW_S):
+            wall_now = time.time()
+            # Patients changed by this batch (None: to be dropped) and the event that last changed each;
+            # a patient seen twice in a batch continues from its in-batch state.
+            changed: dict[bytes, StoredPatient | None] = {}
+            causes: dict[bytes, Any] = {}
+            published: list[tuple[Any, PatientEnvelope, bytes]] = []
+            arrivals: list[float] = []
+            for event in batch:
+                message = event.message
+                position = f"{message.topic}/{message.partition}@{message.offset}"
+                arrivals.append(message.time_in or time.monotonic())
+                try:
+                    record = decode_envelope(message.value)
+                except ValidationError as exc:
+                    log.exception("undecodable patient event at %s", position)
+                    await _dead_letter_failure(rt, message, _origin(message), exc)
+                    continue
+                if isinstance(record, DropRecord):
+                    key = record.drop.patient_id.encode()
+                    current = changed[key] if key in changed else load(key)
+                    # Kept if anything happened to the patient since the sweep decided.
+                    if current is not None and current.touched_at == record.drop.touched_at:
+                        changed[key] = None
+                        causes[key] = event
+                    continue
+                key = record.event.patient_id.encode()
+                try:
+                    current = changed[key] if key in changed else load(key)
+                    result = step(current, record, rt.rules, wall_now=wall_now)
+                except Exception as exc:
+                    log.exception("engine failed on %s (from %s)", position, record.origin.describe())
+                    await _dead_letter_failure(rt, message, record.origin, exc)
+                    continue
+                if result.stored is None:
+                    log.debug("re-delivery of %s skipped", record.origin.describe())
+                    continue
+                changed[key] = result.stored
+                causes[key] = event
+                published.extend((alert, record, key) for alert in result.alerts)
+            await _publish(rt, alerts_topic, published)
+            # Only once the broker has the alerts does the state move on: a crash in between re-derives
+            # and re-sends the same alerts (same ids and revisions) instead of losing them.
+            for key, stored in changed.items():
+                with _in_event(causes[key]):
+                    if stored is None:
+                        table.pop(key, None)
+                    else:
+                        table[key] = encode_stored(stored)
+            done = time.monotonic()
+            for arrived in arrivals:
+                metrics.observe_processing(done - arrived)
+            produced_at = time.time()
+            for alert, envelope, _ in published:
+                timestamp_ms = envelope.origin.timestamp_ms
+                metrics.record_alert(
+                    alert,
+                    input_timestamp=timestamp_ms / 1000 if timestamp_ms else None,
+                    produced_at=produced_at,
                 )
-            except Exception as exc:
-                log.exception("engine failed on %s (from %s)", position, envelope.origin.describe())
-                await _dead_letter_failure(rt, message, envelope.origin, exc)
-                continue
-            if result.stored is None:
-                log.debug("re-delivery of %s skipped", envelope.origin.describe())
-                continue
-            emitted_at = datetime.now(UTC)
-            deliveries = []
-            for alert in result.alerts:
-                stamped = alert.model_copy(update={"emitted_at": emitted_at})
-                deliveries.append(await rt.alerts.send(key=key, value=stamped.model_dump_json().encode()))
-            # The alerts are confirmed by the broker before the state moves on: a crash in between
-            # re-derives and re-sends the same alerts (same ids and revisions) instead of losing them.
-            if deliveries:
-                await asyncio.gather(*deliveries)
-            table[key] = encode_stored(result.stored)
-            metrics.observe_processing(time.perf_counter() - arrived)
-            input_ts = envelope.origin.timestamp_ms / 1000 if envelope.origin.timestamp_ms else None
-            for alert in result.alerts:
-                metrics.record_alert(alert, input_timestamp=input_ts)
                 log.info(
                     "alert %s rev %d %s (%s, %s) from %s",
                     alert.alert_id,
@@ -151,3 +217,16 @@ def _engine_agent(rt: Runtime) -> Any:
                 )
 
     return engine
+
+
+async def _publish(rt: Runtime, topic: str, published: list[tuple[Any, PatientEnvelope, bytes]]) -> None:
+    """Send the batch's alert events and wait until the broker has every one."""
+    emitted_at = datetime.now(UTC)
+    deliveries = [
+        await _send(
+            rt, topic, key, alert.model_copy(update={"emitted_at": emitted_at}).model_dump_json().encode()
+        )
+        for alert, _, key in published
+    ]
+    if deliveries:
+        await asyncio.gather(*deliveries)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
+from faust.types import TableT
 
 from alerts.codes import CodeMapping, load_code_mapping
 from alerts.rulesfile import RulesConfig, load_rules
@@ -29,7 +30,12 @@ class Runtime:
     patient_events: faust.TopicT
     alerts: faust.TopicT
     deadletter: faust.TopicT
-    patients: faust.Table
+    patients: TableT[bytes, bytes]
+
+    @property
+    def recovery(self) -> Any:
+        """faust's table recovery service (its `completed` event says when the state is whole)."""
+        return self.app.tables.recovery  # type: ignore[attr-defined]
 
 
 def broker_credentials(settings: Settings) -> Any:
@@ -66,6 +72,9 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> Runtime:
         topic_partitions=settings.partitions,
         topic_allow_declare=True,
         producer_acks=-1,
+        # A few milliseconds of linger turn thousands of one-record produce requests into a few batches.
+        producer_linger=0.002,
+        producer_max_batch_size=262144,
         consumer_auto_offset_reset="earliest",
         key_serializer="raw",
         value_serializer="raw",

@@ -5,18 +5,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from alerts.errors import AlertsError
 from streams.errors import StreamsError
 from streams.settings import Settings, SettingsError, load_settings
 
-MIMIC_ATTRIBUTION = (
-    "Derived from the MIMIC-IV Clinical Database Demo v2.2 (Johnson et al., PhysioNet, "
-    "https://doi.org/10.13026/dp1f-ex47), ODbL 1.0: keep this attribution with the output."
-)
+Envelope = dict[str, Any]
 
 
 def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
@@ -74,29 +71,39 @@ def _open_out(path: str | None) -> IO[bytes]:
     return open(path, "wb")
 
 
-def _emit(envelopes: object, args: argparse.Namespace, settings: Settings) -> int:
+def _emit(envelopes: Iterable[Envelope], args: argparse.Namespace, settings: Settings) -> int:
     """Write envelopes to --output (NDJSON) or produce them to the input topics with --produce."""
     from streams.feeds import write_ndjson
 
     if args.produce:
-        from streams.feeds.produce import produce_envelopes
+        from streams.feeds.produce import produce_envelopes, topics_from_settings
+        from streams.kafka import client_options
         from streams.worker import wait_for_broker
+
+        options = {k: v for k, v in client_options(settings).items() if k != "bootstrap_servers"}
 
         async def go() -> None:
             await wait_for_broker(settings, give_up_after=60)
             stats = await produce_envelopes(
-                settings,
+                settings.bootstrap_servers,
                 envelopes,
-                rate=args.rate,
-                time_scale=getattr(args, "speed", None),  # type: ignore[arg-type]
+                topics_from_settings(settings),
+                args.rate,
+                time_scale=getattr(args, "speed", None),
+                max_delay_s=getattr(args, "max_gap", None),
+                producer_options=options,
             )
-            print(stats.render(), file=sys.stderr)
+            print(
+                f"produced {stats.total} messages in {stats.elapsed_s:.1f} s ({stats.rate:.0f}/s); "
+                f"failed {stats.failed}; per topic: {dict(stats.acknowledged)}",
+                file=sys.stderr,
+            )
 
         asyncio.run(go())
         return 0
     out = _open_out(args.output)
     try:
-        count = write_ndjson(envelopes, out)  # type: ignore[arg-type]
+        count = write_ndjson(envelopes, out)
     finally:
         out.flush()
         if out is not sys.stdout.buffer:
@@ -106,7 +113,7 @@ def _emit(envelopes: object, args: argparse.Namespace, settings: Settings) -> in
 
 
 def _cmd_mimic(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.feeds.mimic import iter_mimic
+    from streams.feeds.mimic import MIMIC_ATTRIBUTION, iter_mimic
 
     print(MIMIC_ATTRIBUTION, file=sys.stderr)
     return _emit(iter_mimic(Path(args.data)), args, settings)
@@ -202,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     mimic = add("mimic", _cmd_mimic, "turn the MIMIC-IV demo tables into input events")
     mimic.add_argument("--data", default="../shared/data/mimic-iv-demo", help="MIMIC-IV demo directory")
     mimic.add_argument("--speed", type=float, default=None, help="hospital seconds per wall second")
+    mimic.add_argument("--max-gap", type=float, default=2.0, help="longest pause (s) when --speed paces")
     _feed_output(mimic)
 
     sim = add("simulate", _cmd_simulate, "a deterministic synthetic hospital feed")

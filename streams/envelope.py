@@ -45,12 +45,39 @@ class PatientEnvelope(BaseModel):
     origin: Origin
 
 
-_ADAPTER: TypeAdapter[PatientEnvelope] = TypeAdapter(PatientEnvelope)
+class DropPatient(BaseModel):
+    """A command on the patient-events topic: forget a patient no window needs (sent by the sweep timer).
+
+    It travels through the topic so that the engine, which owns the table, applies it in order with the
+    patient's events: a patient touched after the sweep looked (different `touched_at`) is kept.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    patient_id: str
+    touched_at: float
+    reason: str
 
 
-def encode_envelope(envelope: PatientEnvelope) -> bytes:
-    return _ADAPTER.dump_json(envelope, by_alias=True, exclude_none=True)
+class DropRecord(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    drop: DropPatient
 
 
-def decode_envelope(raw: bytes) -> PatientEnvelope:
-    return _ADAPTER.validate_json(raw)
+_ENVELOPE: TypeAdapter[PatientEnvelope] = TypeAdapter(PatientEnvelope)
+_DROP: TypeAdapter[DropRecord] = TypeAdapter(DropRecord)
+_DROP_PREFIX = b'{"drop":'
+
+
+def encode_envelope(envelope: PatientEnvelope | DropRecord) -> bytes:
+    if isinstance(envelope, DropRecord):
+        return _DROP.dump_json(envelope)
+    return _ENVELOPE.dump_json(envelope, by_alias=True, exclude_none=True)
+
+
+def decode_envelope(raw: bytes) -> PatientEnvelope | DropRecord:
+    # Commands are rare and always written by encode_envelope, so a prefix check tells them apart.
+    if raw.startswith(_DROP_PREFIX):
+        return _DROP.validate_json(raw)
+    return _ENVELOPE.validate_json(raw)

@@ -46,7 +46,7 @@ def readiness(rt: Runtime, probe: BrokerProbe) -> tuple[bool, dict[str, Any]]:
     """(ready, body): each check names what is wrong when it fails."""
     checks: dict[str, Any] = {}
     checks["broker"] = {"ok": probe.error is None, "detail": probe.error or "reachable"}
-    recovery = rt.app.tables.recovery
+    recovery = rt.recovery
     recovered = recovery.completed.is_set()
     checks["state_recovery"] = {
         "ok": recovered,

@@ -13,6 +13,7 @@ from aiokafka import TopicPartition
 from alerts.engine import is_droppable
 from alerts.models import RuleId, Severity
 from alerts.state import from_micros
+from streams.envelope import DropPatient, DropRecord, encode_envelope
 from streams.kafka import admin_client, consumer
 from streams.state import decode_stored
 
@@ -40,7 +41,7 @@ class Housekeeping:
         rules = rt.rules
         idle_cutoff = time.time() - rt.settings.idle_patient_days * 86400
         open_alerts: Counter[tuple[RuleId, Severity]] = Counter()
-        drop: list[bytes] = []
+        drop: list[tuple[bytes, float, str]] = []
         size = 0
         entries = []
         for n, (key, raw) in enumerate(list(rt.patients.items())):
@@ -52,27 +53,37 @@ class Housekeeping:
         watermark = from_micros(max(clocks)) if clocks else None
         for key, raw_size, stored in entries:
             state = stored.state
-            if stored.touched_at < idle_cutoff or (
-                state is not None and watermark is not None and is_droppable(state, watermark, rules)
-            ):
-                drop.append(key)
+            reason = None
+            if stored.touched_at < idle_cutoff:
+                reason = "idle"
+            elif state is not None and watermark is not None and is_droppable(state, watermark, rules):
+                reason = "discharged"
+            if reason is not None:
+                drop.append((key, stored.touched_at, reason))
                 continue
             size += raw_size
             if state is not None:
                 for rule, alert in state.alerts.items():
                     open_alerts[(RuleId(rule), Severity(alert.severity))] += 1
-        for key in drop:
-            del rt.patients[key]
+        # The engine owns the table: drops travel as commands through the patient-events topic, applied in
+        # order with the patient's events (a patient touched since this look is kept).
+        for key, touched_at, reason in drop:
+            command = DropRecord(
+                drop=DropPatient(patient_id=key.decode(), touched_at=touched_at, reason=reason)
+            )
+            await rt.app.producer.send(
+                rt.settings.topic_patient_events, key, encode_envelope(command), None, None, None
+            )
         kept = len(entries) - len(drop)
         rt.metrics.set_state_size(kept, size)
         rt.metrics.set_open_alerts(open_alerts)
         if drop:
-            log.info("dropped %d patients (discharged over 24 h ago or idle), %d remain", len(drop), kept)
+            log.info("dropping %d patients (discharged over 24 h ago or idle), %d remain", len(drop), kept)
         return kept, len(drop)
 
     def report_recovery(self) -> None:
         """Once the table is recovered: log how many patients came back and how long it took."""
-        recovery = self.rt.app.tables.recovery
+        recovery = self.rt.recovery
         if self.recovery_reported or not recovery.completed.is_set():
             return
         self.recovery_reported = True
@@ -119,12 +130,12 @@ def register_timers(rt: Runtime) -> Housekeeping:
 
     @rt.app.timer(interval=SWEEP_INTERVAL_S, name="lytewatch.sweep")
     async def sweep() -> None:
-        if rt.app.tables.recovery.completed.is_set():
+        if rt.recovery.completed.is_set():
             await keeper.sweep()
 
     @rt.app.timer(interval=1.0, name="lytewatch.recovery-report")
     async def recovery_report() -> None:
-        rt.metrics.recovering.set(0 if rt.app.tables.recovery.completed.is_set() else 1)
+        rt.metrics.recovering.set(0 if rt.recovery.completed.is_set() else 1)
         keeper.report_recovery()
 
     @rt.app.timer(interval=LAG_INTERVAL_S, name="lytewatch.lag")

@@ -175,14 +175,14 @@ class Metrics:
 
     # --- inputs -------------------------------------------------------------------------------------
 
-    def count_input(self, topic: str, fmt: str, *, now: float | None = None) -> None:
-        """One message arrived on `topic` in format json/hl7v2/fhir/unknown."""
-        self.input_messages.labels(topic=topic, format=_closed(fmt, INPUT_FORMATS)).inc()
+    def count_input(self, topic: str, fmt: str, *, now: float | None = None, n: int = 1) -> None:
+        """`n` messages arrived on `topic` in format json/hl7v2/fhir/unknown."""
+        self.input_messages.labels(topic=topic, format=_closed(fmt, INPUT_FORMATS)).inc(n)
         self.last_input_timestamp.labels(topic=topic).set(time.time() if now is None else now)
 
-    def count_ignored(self, topic: str) -> None:
-        """One input message was irrelevant (not a watched test or drug) and was dropped on purpose."""
-        self.ignored.labels(topic=topic).inc()
+    def count_ignored(self, topic: str, n: int = 1) -> None:
+        """`n` input messages were irrelevant (not a watched test or drug) and were dropped on purpose."""
+        self.ignored.labels(topic=topic).inc(n)
 
     def count_deadletter(self, topic: str, reason: DeadLetterReason | str) -> None:
         """One input message went to the dead-letter topic for `reason`."""
