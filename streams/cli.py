@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import signal
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -140,16 +142,30 @@ def _cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     return _emit(envelopes, args, settings)
 
 
+def _serve(service: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run a long-lived service until SIGINT or SIGTERM, letting it clean up on the way out."""
+
+    async def main() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        await service()
+
+    with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
+        asyncio.run(main())
+
+
 def _cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
     from streams.logs import configure_logging
     from streams.web.dashboard import run_dashboard
 
     configure_logging(settings.log_level, settings.log_format)
-    asyncio.run(run_dashboard(settings))
+    _serve(lambda: run_dashboard(settings))
     return 0
 
 
 def _cmd_notifier(args: argparse.Namespace, settings: Settings) -> int:
+    from alerts.notifier.routing import load_routes
     from streams.logs import configure_logging
     from streams.notifier import run_notifier
 
@@ -158,7 +174,9 @@ def _cmd_notifier(args: argparse.Namespace, settings: Settings) -> int:
     if routes is None:
         print("lytewatch notifier: give --routes FILE or LYTEWATCH_NOTIFIER_ROUTES_FILE", file=sys.stderr)
         return 2
-    asyncio.run(run_notifier(settings, routes))
+    load_routes(routes)  # a bad routing file fails here, naming the key, before anything connects
+    start_from = "earliest" if args.from_beginning else settings.notifier_start_from
+    _serve(lambda: run_notifier(settings, routes, start_from=start_from))
     return 0
 
 
@@ -228,6 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("dashboard", _cmd_dashboard, "serve the live dashboard and its API")
     notifier = add("notifier", _cmd_notifier, "deliver alerts to pager, chat and e-mail")
     notifier.add_argument("--routes", help="routing file (default: LYTEWATCH_NOTIFIER_ROUTES_FILE)")
+    notifier.add_argument(
+        "--from-beginning", action="store_true", help="a new consumer group starts at the oldest alert event"
+    )
 
     bench = add("bench", _cmd_bench, "benchmark throughput, latency, recovery and memory")
     bench.add_argument("--quick", action="store_true", help="small sizes, under 2 minutes")

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     # --- notifier ---
     notifier_routes_file: Path | None = None
     notifier_web_port: int = Field(6068, ge=1, le=65535)
+    # Where a notifier with no committed offsets starts: "latest" so a new deployment does not page for
+    # alerts raised before it existed.
+    notifier_start_from: Literal["earliest", "latest"] = "latest"
 
     @field_validator("hospital_tz")
     @classmethod
