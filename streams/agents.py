@@ -23,6 +23,7 @@ from alerts.errors import DeadLetterReason
 from streams.codecs import InputKind
 from streams.envelope import DropRecord, Origin, PatientEnvelope, decode_envelope, encode_envelope
 from streams.ingest import dead_letter_bytes, ingest_message
+from streams.logs import message_ref
 from streams.state import StoredPatient, decode_stored, encode_stored, step
 
 if TYPE_CHECKING:
@@ -156,7 +157,7 @@ def _engine_agent(rt: Runtime) -> Any:
             arrivals: list[float] = []
             for event in batch:
                 message = event.message
-                position = f"{message.topic}/{message.partition}@{message.offset}"
+                position = message_ref(message.topic, message.partition, message.offset)
                 arrivals.append(message.time_in or time.monotonic())
                 try:
                     record = decode_envelope(message.value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 
 from alerts.models import PatientEvent
+from streams.logs import message_ref
 
 _MAX_EVENTS_PER_MESSAGE = 1024
 
@@ -33,7 +34,7 @@ class Origin(BaseModel):
         return self.offset * _MAX_EVENTS_PER_MESSAGE + self.index
 
     def describe(self) -> str:
-        return f"{self.topic}/{self.partition}@{self.offset}"
+        return message_ref(self.topic, self.partition, self.offset)
 
 
 class PatientEnvelope(BaseModel):

@@ -65,22 +65,23 @@ def ingest_message(
         PatientEnvelope(event=event, origin=origin.model_copy(update={"index": index}))
         for index, event in enumerate(decoded.events)
     )
-    deadletters = tuple(
-        (
-            rejection.reason,
-            dead_letter_bytes(
-                topic=origin.topic,
-                partition=origin.partition,
-                offset=origin.offset,
-                key=key,
-                raw=raw,
-                reason=rejection.reason,
-                detail=rejection.detail,
-                at=now,
-            ),
+    deadletters: tuple[tuple[DeadLetterReason, bytes], ...] = ()
+    if decoded.rejected:
+        # One dead letter per message, like a wholly bad one: the first rejection names the reason.
+        first = decoded.rejected[0]
+        more = len(decoded.rejected) - 1
+        detail = first.detail + (f" (and {more} more)" if more else "")
+        record = dead_letter_bytes(
+            topic=origin.topic,
+            partition=origin.partition,
+            offset=origin.offset,
+            key=key,
+            raw=raw,
+            reason=first.reason,
+            detail=detail,
+            at=now,
         )
-        for rejection in decoded.rejected
-    )
+        deadletters = ((first.reason, record),)
     return IngestOutcome(
         format=decoded.format, forward=forward, deadletters=deadletters, ignored=decoded.ignored
     )
