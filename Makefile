@@ -40,9 +40,11 @@ kafka-status:
 topics: install kafka-up
 	LYTEWATCH_BROKER=kafka://127.0.0.1:$(KAFKA_PORT) $(BIN)/lytewatch topics create
 
-## run: broker, topics, a worker, the dashboard and the MIMIC-IV demo feed; Ctrl-C stops them
+## run: broker, topics, a worker, the dashboard and the MIMIC-IV demo feed; Ctrl-C stops them all
 run: install kafka-up
-	LYTEWATCH_BROKER=kafka://127.0.0.1:$(KAFKA_PORT) $(BIN)/lytewatch demo
+	@trap 'true' INT TERM; \
+	LYTEWATCH_BROKER=kafka://127.0.0.1:$(KAFKA_PORT) $(BIN)/lytewatch demo; status=$$?; \
+	$(KAFKACTL) stop; exit $$status
 
 ## test: the whole suite (unit + integration + e2e) on a real broker, then ruff and mypy; broker down after
 test: install

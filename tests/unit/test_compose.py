@@ -62,8 +62,9 @@ def test_the_services_the_design_names_are_there_with_official_images(compose: d
     assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
     assert services["prometheus"]["image"].startswith("prom/prometheus:")
     assert services["grafana"]["image"].startswith("grafana/grafana:")
-    assert services["worker"]["build"] == "."
-    assert (REPO / "Dockerfile").is_file()
+    build = services["worker"]["build"]
+    assert build["context"] == "."
+    assert (REPO / build["dockerfile"]).is_file()
 
 
 def test_the_worker_port_matches_its_setting_and_the_scrape_config(compose: dict[str, Any]) -> None:
