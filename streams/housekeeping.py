@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SWEEP_INTERVAL_S = 30.0
 _SWEEP_CHUNK = 2000
 LAG_INTERVAL_S = 10.0
 
@@ -128,7 +127,7 @@ async def _partitions(probe: object, topic: str) -> set[int]:
 def register_timers(rt: Runtime) -> Housekeeping:
     keeper = Housekeeping(rt)
 
-    @rt.app.timer(interval=SWEEP_INTERVAL_S, name="lytewatch.sweep")
+    @rt.app.timer(interval=rt.settings.sweep_interval_s, name="lytewatch.sweep")
     async def sweep() -> None:
         if rt.recovery.completed.is_set():
             await keeper.sweep()

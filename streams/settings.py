@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     rules_file: Path | None = None
     code_mapping_file: Path | None = None
     idle_patient_days: float = Field(7, gt=0, description="drop a patient silent this long (wall clock)")
+    sweep_interval_s: float = Field(30, gt=0, description="how often the worker looks for patients to drop")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
 
