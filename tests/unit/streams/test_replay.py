@@ -88,3 +88,8 @@ def test_a_bad_rules_file_fails_naming_the_key(replay_file: Path, tmp_path: Path
     result = run_replay(str(replay_file), "--rules", str(rules))
     assert result.returncode == 2
     assert "thresholds.potassium_low" in result.stderr
+
+
+def test_the_documented_example_file_is_the_worked_examples() -> None:
+    committed = (REPO / "docs" / "examples" / "worked-examples.ndjson").read_bytes().splitlines()
+    assert [orjson.loads(line) for line in committed] == worked_examples()
