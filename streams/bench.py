@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 import uuid
@@ -26,6 +27,7 @@ TABLE: tuple[tuple[str, str, str], ...] = (
     ("throughput_bare_consumer_events_per_s", "throughput: bare aiokafka consumer + orjson", "events/s"),
     ("throughput_worker_events_per_s", "throughput: lytewatch worker", "events/s"),
     ("throughput_ratio", "throughput: worker / bare consumer", "x"),
+    ("throughput_worker_cpu_percent", "throughput: worker CPU while draining", "%"),
     ("latency_rate_achieved_events_per_s", "latency: feed rate achieved", "events/s"),
     ("latency_e2e_samples", "latency: end-to-end samples (cohort alerts)", ""),
     ("latency_e2e_p50_ms", "latency: end-to-end p50", "ms"),
@@ -67,7 +69,19 @@ def machine() -> dict[str, Any]:
         "faust_streaming": _version("faust-streaming"),
         "aiokafka": _version("aiokafka"),
         "rocksdict": _version("rocksdict"),
+        "load_average_1m": round(os.getloadavg()[0], 2),
     }
+
+
+def code_version() -> str:
+    """`git describe --always --dirty` of the code that was measured, or "unknown" outside a checkout."""
+    try:
+        done = subprocess.run(
+            ["git", "describe", "--always", "--dirty"], cwd=REPO, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return done.stdout.strip() if done.returncode == 0 else "unknown"
 
 
 def _version(package: str) -> str:
@@ -88,12 +102,18 @@ def render_table(figures: dict[str, Any], out: TextIO) -> None:
     out.write(
         f"\nlytewatch bench ({'quick' if figures['quick'] else 'full'}) on {m['cpu_model']}, "
         f"{m['cpu_cores']} cores, {m['ram_bytes'] / 2**30:.1f} GiB, Python {m['python']}, "
-        f"Kafka {m['kafka_version']}\n"
+        f"Kafka {m['kafka_version']}, code {figures['code_version']}, "
+        f"load {figures['load_average_1m_before']} before / {m['load_average_1m']} after\n"
     )
     width = max(len(label) for _, label, _ in TABLE)
     for key, label, unit in TABLE:
         value = figures.get(key)
-        shown = "-" if value is None else f"{value:,.2f}" if isinstance(value, float) else f"{value:,}"
+        if value is None:
+            shown = "-"
+        elif isinstance(value, float):
+            shown = f"{value:,.4f}" if abs(value) < 1 else f"{value:,.2f}"
+        else:
+            shown = f"{value:,}"
         out.write(f"  {label:<{width}}  {shown:>14} {unit}\n")
     out.write(f"  (total {figures['bench_seconds']:.1f} s)\n")
 
@@ -131,10 +151,14 @@ def run_bench(settings: Settings, *, quick: bool, json_path: Path | None) -> int
     """Run every phase on the configured broker; print a table, optionally write the flat JSON. Exit code."""
     sizes = Sizes.quick() if quick else Sizes.full()
     started = time.monotonic()
+    load_before = round(os.getloadavg()[0], 2)
     try:
         figures = asyncio.run(_run(settings, sizes))
     except BenchError as exc:
         print(f"lytewatch bench: {exc}", file=sys.stderr)
+        return 1
+    except TimeoutError:
+        print("lytewatch bench: a step took too long (broker overloaded or unreachable?)", file=sys.stderr)
         return 1
     figures.update(
         {
@@ -145,6 +169,9 @@ def run_bench(settings: Settings, *, quick: bool, json_path: Path | None) -> int
             "size_latency_seconds": sizes.latency_seconds,
             "size_recovery_patients": sizes.recovery_patients,
             "bench_seconds": round(time.monotonic() - started, 1),
+            "code_version": code_version(),
+            # The machine may be shared: a high load average before the run means noisy figures.
+            "load_average_1m_before": load_before,
             "machine": machine(),
         }
     )

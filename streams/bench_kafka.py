@@ -177,6 +177,17 @@ class WorkerProcess:
                 await asyncio.sleep(0.05)
         raise BenchError(f"worker not ready after {limit_s:.0f} s:\n{self.log()[-3000:]}")
 
+    async def check_agents(self) -> None:
+        """Fail when /readyz reports a crashed agent: its figures would measure a worker doing nothing."""
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5.0)) as session,
+            session.get(f"{self.phase.url}/readyz") as response,
+        ):
+            body = await response.json(content_type=None)
+        agents = body.get("checks", {}).get("agents", {})
+        if not agents.get("ok", True) and "crashed" in str(agents.get("detail")):
+            raise BenchError(f"worker agent crashed ({agents['detail']}):\n{self.log()[-3000:]}")
+
     async def metrics(self) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
         """The worker's /metrics as {sample name: {sorted labels: value}}."""
         async with (
@@ -197,6 +208,12 @@ class WorkerProcess:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
         raise BenchError("no VmRSS in /proc status")
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the worker process (all its threads) so far."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
+        # utime and stime are fields 14 and 15 of proc(5); the split starts at field 3.
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def recovered_entries(self) -> int | None:
         """N of the worker's "recovered table patients: N entries" log line, once it was written."""
@@ -288,8 +305,12 @@ class GroupProgress:
         flight between the stages); return the monotonic time of the first of those two polls."""
         deadline = time.monotonic() + limit_s
         candidate: tuple[float, int] | None = None
+        polls = 0
         while time.monotonic() < deadline:
             worker.check_alive()
+            if polls % 10 == 0:
+                await worker.check_agents()
+            polls += 1
             now = time.monotonic()
             done, total = await self.snapshot()
             if done >= total:

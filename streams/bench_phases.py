@@ -43,6 +43,8 @@ Figures = dict[str, float | int | str]
 COHORT_EVERY = 5
 #: Seconds to let a worker settle before its RSS is read (allocator and RocksDB background work).
 SETTLE_S = 3.0
+#: Longest a client step (bulk produce, bare consume) may take before the bench gives up instead of hanging.
+STEP_LIMIT_S = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,19 +81,23 @@ async def throughput(base: Settings, run_id: str, events: int) -> Figures:
         records = list(synthetic_records(events, patients=max(200, events // 100)))
         kinds = Counter(r.kind for r in records)
         started = time.perf_counter()
-        produced = await produce_all(phase.settings, phase.settings.input_topics, records)
+        produced = await asyncio.wait_for(
+            produce_all(phase.settings, phase.settings.input_topics, records), STEP_LIMIT_S
+        )
         produce_seconds = time.perf_counter() - started
         del records
         inputs = [phase.settings.input_topics[kind] for kind in sorted(kinds)]
-        bare_count, bare_seconds = await bare_consume(phase.settings, inputs)
+        bare_count, bare_seconds = await asyncio.wait_for(bare_consume(phase.settings, inputs), STEP_LIMIT_S)
         if bare_count != produced:
             raise BenchError(f"bare consumer read {bare_count} of {produced} records")
         worker = WorkerProcess(phase, "worker", phase.workdir / "data")
         try:
             async with GroupProgress.of(phase) as progress:
                 ready = await worker.wait_ready()
+                cpu_at_ready = worker.cpu_seconds()
                 done_at_ready, _ = await progress.snapshot()
                 drained = await progress.wait_drained(worker, limit_s=max(600.0, events / 50))
+                cpu_used = worker.cpu_seconds() - cpu_at_ready
                 _, total = await progress.snapshot()
         finally:
             worker.stop()
@@ -111,6 +117,8 @@ async def throughput(base: Settings, run_id: str, events: int) -> Figures:
             "throughput_worker_events_per_s": round(worker_rate, 1),
             "throughput_worker_seconds": round(worker_seconds, 2),
             "throughput_worker_startup_seconds": round(ready - worker.started, 2),
+            # Over 100 means more than one core (RocksDB and the consumer thread run beside the loop).
+            "throughput_worker_cpu_percent": round(100 * cpu_used / worker_seconds, 1),
             "throughput_ratio": round(worker_rate / bare_rate, 4),
         }
     finally:
@@ -220,10 +228,12 @@ async def latency(base: Settings, run_id: str, rate: float, seconds: float) -> F
             async with GroupProgress.of(phase) as progress:
                 await worker.wait_ready()
                 before = await worker.metrics()
+                cpu_before = worker.cpu_seconds()
                 sent, took, created = await _paced_feed(
                     phase.settings, phase.settings.input_topics, rate, seconds, cohort_patients=1000
                 )
                 fed = time.monotonic()
+                cpu_fed = worker.cpu_seconds() - cpu_before
                 drained = await progress.wait_drained(worker, limit_s=max(300.0, seconds * 5))
                 after = await worker.metrics()
         finally:
@@ -241,6 +251,7 @@ async def latency(base: Settings, run_id: str, rate: float, seconds: float) -> F
             "latency_alerts": alerts,
             "latency_e2e_samples": len(e2e),
             "latency_drain_after_feed_seconds": round(max(drained - fed, 0.0), 2),
+            "latency_worker_cpu_percent": round(100 * cpu_fed / took, 1),
         }
         for q in (50, 95, 99):
             figures[f"latency_e2e_p{q}_ms"] = _ms(percentile(e2e, q / 100))
@@ -277,9 +288,10 @@ async def state(base: Settings, run_id: str, patients: int) -> Figures:
                 await filler.wait_ready()
                 await asyncio.sleep(SETTLE_S)
                 rss_idle = filler.rss_bytes()
-                await produce_all(
+                filling = produce_all(
                     phase.settings, phase.settings.input_topics, one_result_per_patient(patients)
                 )
+                await asyncio.wait_for(filling, STEP_LIMIT_S)
                 await progress.wait_drained(filler, limit_s=max(600.0, patients / 50))
                 await asyncio.sleep(SETTLE_S)
                 rss_full = filler.rss_bytes()
