@@ -14,12 +14,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -324,6 +324,50 @@ class GroupProgress:
         raise BenchError(f"worker did not drain in {limit_s:.0f} s: committed {done} of {total}")
 
 
+async def read_to_end(
+    settings: Settings,
+    topics: list[str],
+    handle: Callable[[list[ConsumerRecord]], None],
+    *,
+    stall_s: float = 30.0,
+) -> float:
+    """Read `topics` from the start to the end offsets they have now, handing each fetched batch to `handle`;
+    return the seconds spent reading. No group, no commits; a read that stops moving fails, naming where."""
+    consumer = AIOKafkaConsumer(
+        **client_options(settings), enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        remaining = {tp for tp in partitions if ends[tp] > 0}
+        started = time.perf_counter()
+        moved = time.monotonic()
+        while remaining:
+            batch = await consumer.getmany(timeout_ms=500)
+            for tp, records in batch.items():
+                handle(records)
+                if records and records[-1].offset + 1 >= ends[tp]:
+                    remaining.discard(tp)
+            if batch:
+                moved = time.monotonic()
+            elif time.monotonic() - moved > stall_s:
+                where = {
+                    f"{tp.topic}[{tp.partition}]": (await consumer.position(tp), ends[tp]) for tp in remaining
+                }
+                raise BenchError(f"reading stalled for {stall_s:.0f} s at (position, end): {where}")
+        return time.perf_counter() - started
+    finally:
+        await consumer.stop()
+
+
 async def bare_consume(settings: Settings, topics: list[str]) -> tuple[int, float]:
     """Read `topics` from the start to their end offsets, orjson-decoding each value: (records, seconds).
 
@@ -331,39 +375,17 @@ async def bare_consume(settings: Settings, topics: list[str]) -> tuple[int, floa
     """
     import orjson
 
-    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partitions = [
-            TopicPartition(topic, p)
-            for topic in topics
-            for p in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
-        if not partitions:
-            await consumer._client.force_metadata_update()
-            partitions = [
-                TopicPartition(topic, p)
-                for topic in topics
-                for p in sorted(consumer.partitions_for_topic(topic) or ())
-            ]
-        consumer.assign(partitions)
-        ends = await consumer.end_offsets(partitions)
-        remaining = {tp for tp in partitions if ends[tp] > 0}
-        await consumer.seek_to_beginning(*partitions)
-        count = 0
-        loads = orjson.loads
-        started = time.perf_counter()
-        while remaining:
-            batch = await consumer.getmany(timeout_ms=500)
-            for tp, records in batch.items():
-                for record in records:
-                    loads(record.value)
-                count += len(records)
-                if records and records[-1].offset + 1 >= ends[tp]:
-                    remaining.discard(tp)
-        return count, time.perf_counter() - started
-    finally:
-        await consumer.stop()
+    loads = orjson.loads
+    count = 0
+
+    def decode(records: list[ConsumerRecord]) -> None:
+        nonlocal count
+        for record in records:
+            loads(record.value)
+        count += len(records)
+
+    seconds = await read_to_end(settings, topics, decode)
+    return count, seconds
 
 
 def histogram_quantile(buckets: Mapping[float, float], q: float) -> float:

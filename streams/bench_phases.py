@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from streams.bench_feeds import (
     COHORT_PREFIX,
@@ -31,6 +31,7 @@ from streams.bench_kafka import (
     histogram_quantile,
     percentile,
     produce_all,
+    read_to_end,
 )
 from streams.kafka import client_options
 from streams.settings import Settings
@@ -186,34 +187,23 @@ async def _alert_latencies(
     settings: Settings, topic: str, created: dict[str, int]
 ) -> tuple[int, list[float]]:
     """Read the alerts topic to its end: (alert count, sorted cohort end-to-end latencies in seconds)."""
-    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
-    await consumer.start()
     latencies: list[float] = []
     count = 0
-    try:
-        await consumer._client.force_metadata_update()
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        remaining = {tp for tp in partitions if ends[tp] > 0}
-        prefix = COHORT_PREFIX.encode()
-        while remaining:
-            batch = await consumer.getmany(timeout_ms=500)
-            for tp, records in batch.items():
-                count += len(records)
-                for record in records:
-                    if record.key is None or not record.key.startswith(prefix):
-                        continue
-                    alert = orjson.loads(record.value)
-                    moment = int(datetime.fromisoformat(alert["event_time"]).timestamp())
-                    input_ms = created.get(f"{alert['patient_id']} {moment}")
-                    if input_ms is not None:
-                        latencies.append((record.timestamp - input_ms) / 1000.0)
-                if records and records[-1].offset + 1 >= ends[tp]:
-                    remaining.discard(tp)
-    finally:
-        await consumer.stop()
+    prefix = COHORT_PREFIX.encode()
+
+    def measure(records: list[ConsumerRecord]) -> None:
+        nonlocal count
+        count += len(records)
+        for record in records:
+            if record.key is None or not record.key.startswith(prefix):
+                continue
+            alert = orjson.loads(record.value)
+            moment = int(datetime.fromisoformat(alert["event_time"]).timestamp())
+            input_ms = created.get(f"{alert['patient_id']} {moment}")
+            if input_ms is not None:
+                latencies.append((record.timestamp - input_ms) / 1000.0)
+
+    await read_to_end(settings, [topic], measure)
     latencies.sort()
     return count, latencies
 
