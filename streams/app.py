@@ -10,7 +10,7 @@ from faust.types import TableT
 
 from alerts.codes import CodeMapping, load_code_mapping
 from alerts.rulesfile import RulesConfig, load_rules
-from streams import __version__
+from streams import __version__, faust_fixes
 from streams.kafka import ssl_context
 from streams.logs import logging_config
 from streams.metrics import Metrics
@@ -56,6 +56,7 @@ def broker_credentials(settings: Settings) -> Any:
 
 def create_app(settings: Settings, metrics: Metrics | None = None) -> Runtime:
     """Build a worker app; the rules and code-mapping files are read (and validated) here, at start-up."""
+    faust_fixes.apply()
     rules = load_rules(settings.rules_file)
     mapping = load_code_mapping(settings.code_mapping_file)
     metrics = metrics or Metrics()
@@ -76,6 +77,9 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> Runtime:
         producer_linger=0.002,
         producer_max_batch_size=262144,
         consumer_auto_offset_reset="earliest",
+        # A crashed worker's partitions move to the others after this long (faust's default is 60 s).
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=3.0,
         key_serializer="raw",
         value_serializer="raw",
         autodiscover=False,

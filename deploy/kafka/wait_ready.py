@@ -61,7 +61,8 @@ def main() -> int:
         except (OSError, ConnectionError, struct.error) as exc:
             last_error = str(exc) or type(exc).__name__
         time.sleep(0.25)
-    print(f"broker at {args.host}:{args.port} did not answer a metadata request: {last_error}", file=sys.stderr)
+    where = f"{args.host}:{args.port}"
+    print(f"broker at {where} did not answer a metadata request: {last_error}", file=sys.stderr)
     return 1
 
 
