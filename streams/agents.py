@@ -21,8 +21,9 @@ from pydantic import ValidationError
 
 from alerts.errors import DeadLetterReason
 from streams.codecs import InputKind
+from streams.codecs.deadletter import deadletter_bytes
 from streams.envelope import DropRecord, Origin, PatientEnvelope, decode_envelope, encode_envelope
-from streams.ingest import dead_letter_bytes, ingest_message
+from streams.ingest import ingest_message
 from streams.logs import message_ref
 from streams.state import StoredPatient, decode_stored, encode_stored, step
 
@@ -62,7 +63,7 @@ async def _send(rt: Runtime, topic: str, key: bytes | None, value: bytes) -> Awa
 
 async def _dead_letter_failure(rt: Runtime, message: Any, origin: Origin, exc: Exception) -> None:
     """Keep a message the worker failed on (a bug, not bad input) so nothing is lost, and go on."""
-    record = dead_letter_bytes(
+    record = deadletter_bytes(
         topic=origin.topic,
         partition=origin.partition,
         offset=origin.offset,

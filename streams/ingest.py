@@ -5,12 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-import orjson
-
 from alerts.codes import CodeMapping
 from alerts.errors import DeadLetterReason
 from streams.codecs import InputKind, decode
-from streams.codecs.deadletter import deadletter_record
+from streams.codecs.deadletter import deadletter_bytes
 from streams.envelope import Origin, PatientEnvelope
 from streams.errors import DecodeError
 
@@ -45,21 +43,28 @@ def ingest_message(
     now: datetime,
 ) -> IngestOutcome:
     """Decode and normalise one message; never raises for bad input (it becomes a dead letter)."""
-    try:
-        decoded = decode(kind, raw, tz=tz, mapping=mapping)
-    except DecodeError as exc:
-        record = dead_letter_bytes(
+
+    def dead_letter(reason: DeadLetterReason, detail: str) -> tuple[DeadLetterReason, bytes]:
+        record = deadletter_bytes(
             topic=origin.topic,
             partition=origin.partition,
             offset=origin.offset,
             key=key,
             raw=raw,
-            reason=exc.reason,
-            detail=exc.detail,
+            reason=reason,
+            detail=detail,
             at=now,
         )
+        return reason, record
+
+    try:
+        decoded = decode(kind, raw, tz=tz, mapping=mapping)
+    except DecodeError as exc:
         return IngestOutcome(
-            format=_sniff_format(raw), forward=(), deadletters=((exc.reason, record),), ignored=0
+            format=_sniff_format(raw),
+            forward=(),
+            deadletters=(dead_letter(exc.reason, exc.detail),),
+            ignored=0,
         )
     forward = tuple(
         PatientEnvelope(event=event, origin=origin.model_copy(update={"index": index}))
@@ -68,48 +73,10 @@ def ingest_message(
     deadletters: tuple[tuple[DeadLetterReason, bytes], ...] = ()
     if decoded.rejected:
         # One dead letter per message, like a wholly bad one: the first rejection names the reason.
-        first = decoded.rejected[0]
-        more = len(decoded.rejected) - 1
-        detail = first.detail + (f" (and {more} more)" if more else "")
-        record = dead_letter_bytes(
-            topic=origin.topic,
-            partition=origin.partition,
-            offset=origin.offset,
-            key=key,
-            raw=raw,
-            reason=first.reason,
-            detail=detail,
-            at=now,
-        )
-        deadletters = ((first.reason, record),)
+        first, more = decoded.rejected[0], len(decoded.rejected) - 1
+        deadletters = (dead_letter(first.reason, first.detail + (f" (and {more} more)" if more else "")),)
     return IngestOutcome(
         format=decoded.format, forward=forward, deadletters=deadletters, ignored=decoded.ignored
-    )
-
-
-def dead_letter_bytes(
-    *,
-    topic: str,
-    partition: int,
-    offset: int,
-    key: bytes | None,
-    raw: bytes,
-    reason: DeadLetterReason,
-    detail: str,
-    at: datetime,
-) -> bytes:
-    """The dead-letter record of EVENTS.md, encoded for the topic (or a replay's dead-letter file)."""
-    return orjson.dumps(
-        deadletter_record(
-            topic=topic,
-            partition=partition,
-            offset=offset,
-            key=key,
-            raw=raw,
-            reason=reason,
-            detail=detail,
-            at=at,
-        )
     )
 
 

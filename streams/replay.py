@@ -17,8 +17,9 @@ from alerts.errors import DeadLetterReason
 from alerts.models import AlertEvent, AlertEventKind
 from alerts.rulesfile import RulesConfig
 from streams.codecs import InputKind
+from streams.codecs.deadletter import deadletter_bytes
 from streams.envelope import Origin
-from streams.ingest import dead_letter_bytes, ingest_message
+from streams.ingest import ingest_message
 from streams.state import StoredPatient, step
 
 # Replay files name the topics by their default (EVENTS.md) names.
@@ -155,7 +156,7 @@ def _bad_envelope(line: bytes, line_no: int, now: datetime) -> Iterator[tuple[De
             return
     yield (
         reason,
-        dead_letter_bytes(
+        deadletter_bytes(
             topic="replay",
             partition=0,
             offset=line_no,
