@@ -256,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = add("demo", _cmd_demo, "broker topics + worker + dashboard + a demo feed (what `make run` runs)")
     demo.add_argument("--feed", choices=["mimic", "simulate"], default="mimic")
-    demo.add_argument("--speed", type=float, default=3600.0, help="hospital seconds per wall second")
+    demo.add_argument("--speed", type=float, default=86400.0, help="hospital seconds per wall second")
     return parser
 
 

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 MIMIC_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "mimic-iv-demo"
 # MIMIC patients live decades apart after de-identification; the feed never sleeps longer than this.
-MAX_GAP_S = 2.0
+MAX_GAP_S = 1.0
 
 
 def _ready(url: str) -> bool:
