@@ -27,12 +27,10 @@ from streams.bench_kafka import (
     Phase,
     WorkerProcess,
     bare_consume,
-    bucket_delta,
-    histogram_quantile,
-    percentile,
     produce_all,
     read_to_end,
 )
+from streams.bench_stats import bucket_delta, histogram_quantile, percentile
 from streams.kafka import client_options
 from streams.settings import Settings
 
