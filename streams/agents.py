@@ -1,7 +1,8 @@
 """The agents: ingest (decode -> patient-events) and engine (patient-events -> core -> alerts); data only.
 
 Both take events in small batches: per-message sends and awaits dominate faust's cost, and a batch shares one
-producer flush and, for the engine, one wait for the broker to confirm the alerts.
+producer flush and, for the engine, one wait for the broker to confirm the alerts. A gap guard hands them
+any message faust skipped (streams.gaps), in partition order.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 import time
 import weakref
 from collections import Counter
-from collections.abc import Awaitable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -23,8 +24,8 @@ from alerts.errors import DeadLetterReason
 from streams.codecs import InputKind
 from streams.codecs.deadletter import deadletter_bytes
 from streams.envelope import DropRecord, Origin, PatientEnvelope, decode_envelope, encode_envelope
+from streams.gaps import GapGuard, Record, record_of
 from streams.ingest import ingest_message
-from streams.logs import message_ref
 from streams.state import StoredPatient, decode_stored, encode_stored, step
 
 if TYPE_CHECKING:
@@ -38,22 +39,40 @@ BATCH_WINDOW_S = 0.005
 
 
 def register_agents(rt: Runtime) -> None:
+    guards: list[GapGuard] = []
     for kind, topic in rt.inputs.items():
-        rt.app.agent(topic, name=f"lytewatch.ingest.{kind}")(_ingest_agent(rt, kind))  # type: ignore[arg-type]
-    rt.app.agent(rt.patient_events, name="lytewatch.engine")(_engine_agent(rt))
+        guard = GapGuard(rt.settings, rt.app.consumer)
+        guards.append(guard)
+        rt.app.agent(topic, name=f"lytewatch.ingest.{kind}")(_ingest_agent(rt, kind, guard))  # type: ignore[arg-type]
+    guard = GapGuard(rt.settings, rt.app.consumer)
+    guards.append(guard)
+    rt.app.agent(rt.patient_events, name="lytewatch.engine")(_engine_agent(rt, guard))
+
+    @rt.app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def on_assigned(app: Any, assigned: Any, **kwargs: Any) -> None:
+        for each in guards:
+            each.forget(assigned)
+
     from streams.housekeeping import register_timers
 
     register_timers(rt)
 
 
-def _origin(message: Any) -> Origin:
-    timestamp = message.timestamp
+def _origin(record: Record) -> Origin:
     return Origin(
-        topic=message.topic,
-        partition=message.partition,
-        offset=message.offset,
-        timestamp_ms=int(timestamp * 1000) if timestamp else None,
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        timestamp_ms=int(record.timestamp * 1000) if record.timestamp else None,
     )
+
+
+async def _records(batch: list[Any], guard: GapGuard) -> AsyncIterator[tuple[Record, Any]]:
+    """Each event's record, preceded by any records faust skipped before it; with the faust event."""
+    for event in batch:
+        for missing in await guard.missing_before(event.message):
+            yield missing, event
+        yield record_of(event.message), event
 
 
 async def _send(rt: Runtime, topic: str, key: bytes | None, value: bytes) -> Awaitable[Any]:
@@ -61,19 +80,19 @@ async def _send(rt: Runtime, topic: str, key: bytes | None, value: bytes) -> Awa
     return await rt.app.producer.send(topic, key, value, None, None, None)
 
 
-async def _dead_letter_failure(rt: Runtime, message: Any, origin: Origin, exc: Exception) -> None:
+async def _dead_letter_failure(rt: Runtime, record: Record, origin: Origin, exc: Exception) -> None:
     """Keep a message the worker failed on (a bug, not bad input) so nothing is lost, and go on."""
-    record = deadletter_bytes(
+    value = deadletter_bytes(
         topic=origin.topic,
         partition=origin.partition,
         offset=origin.offset,
-        key=message.key,
-        raw=message.value or b"",
+        key=record.key,
+        raw=record.value,
         reason=DeadLetterReason.PROCESSING_ERROR,
         detail=f"{type(exc).__name__}: {exc}",
         at=datetime.now(UTC),
     )
-    await _send(rt, rt.settings.topic_deadletter, message.key, record)
+    await _send(rt, rt.settings.topic_deadletter, record.key, value)
     rt.metrics.count_deadletter(origin.topic, DeadLetterReason.PROCESSING_ERROR)
 
 
@@ -91,7 +110,7 @@ def _in_event(event: Any) -> Iterator[None]:
         _current_event.reset(token)
 
 
-def _ingest_agent(rt: Runtime, kind: InputKind) -> Any:
+def _ingest_agent(rt: Runtime, kind: InputKind, guard: GapGuard) -> Any:
     metrics = rt.metrics
     tz = rt.settings.tz
     patient_events = rt.settings.topic_patient_events
@@ -102,29 +121,22 @@ def _ingest_agent(rt: Runtime, kind: InputKind) -> Any:
             now = datetime.now(UTC)
             formats: Counter[tuple[str, str]] = Counter()
             ignored: Counter[str] = Counter()
-            for event in batch:
-                message = event.message
-                origin = _origin(message)
+            async for record, _ in _records(batch, guard):
+                origin = _origin(record)
                 try:
                     outcome = ingest_message(
-                        kind,
-                        message.value or b"",
-                        origin,
-                        key=message.key,
-                        tz=tz,
-                        mapping=rt.mapping,
-                        now=now,
+                        kind, record.value, origin, key=record.key, tz=tz, mapping=rt.mapping, now=now
                     )
                     for envelope in outcome.forward:
                         key = envelope.event.patient_id.encode()
                         await _send(rt, patient_events, key, encode_envelope(envelope))
-                    for reason, record in outcome.deadletters:
-                        await _send(rt, deadletter, message.key, record)
+                    for reason, value in outcome.deadletters:
+                        await _send(rt, deadletter, record.key, value)
                         metrics.count_deadletter(origin.topic, reason)
-                        log.warning("dead-lettered %s: %s", origin.describe(), reason.value)
+                        log.warning("dead-lettered %s: %s", record.ref, reason.value)
                 except Exception as exc:
-                    log.exception("ingest failed on %s; dead-lettering it and going on", origin.describe())
-                    await _dead_letter_failure(rt, message, origin, exc)
+                    log.exception("ingest failed on %s; dead-lettering it and going on", record.ref)
+                    await _dead_letter_failure(rt, record, origin, exc)
                     formats[(origin.topic, "unknown")] += 1
                     continue
                 formats[(origin.topic, outcome.format)] += 1
@@ -138,7 +150,7 @@ def _ingest_agent(rt: Runtime, kind: InputKind) -> Any:
     return ingest
 
 
-def _engine_agent(rt: Runtime) -> Any:
+def _engine_agent(rt: Runtime, guard: GapGuard) -> Any:
     metrics = rt.metrics
     table = rt.patients
     alerts_topic = rt.settings.topic_alerts
@@ -150,44 +162,42 @@ def _engine_agent(rt: Runtime) -> Any:
     async def engine(stream: Any) -> None:
         async for batch in stream.take_events(BATCH_MAX, within=BATCH_WINDOW_S):
             wall_now = time.time()
-            # Patients changed by this batch (None: to be dropped) and the event that last changed each;
-            # a patient seen twice in a batch continues from its in-batch state.
+            # Patients changed by this batch (None: to be dropped) and the faust event of the partition
+            # that changed each; a patient seen twice in a batch continues from its in-batch state.
             changed: dict[bytes, StoredPatient | None] = {}
             causes: dict[bytes, Any] = {}
             published: list[tuple[Any, PatientEnvelope, bytes]] = []
             arrivals: list[float] = []
-            for event in batch:
-                message = event.message
-                position = message_ref(message.topic, message.partition, message.offset)
-                arrivals.append(message.time_in or time.monotonic())
+            async for record, event in _records(batch, guard):
+                arrivals.append(record.time_in)
                 try:
-                    record = decode_envelope(message.value)
+                    decoded = decode_envelope(record.value)
                 except ValidationError as exc:
-                    log.exception("undecodable patient event at %s", position)
-                    await _dead_letter_failure(rt, message, _origin(message), exc)
+                    log.exception("undecodable patient event at %s", record.ref)
+                    await _dead_letter_failure(rt, record, _origin(record), exc)
                     continue
-                if isinstance(record, DropRecord):
-                    key = record.drop.patient_id.encode()
+                if isinstance(decoded, DropRecord):
+                    key = decoded.drop.patient_id.encode()
                     current = changed[key] if key in changed else load(key)
                     # Kept if anything happened to the patient since the sweep decided.
-                    if current is not None and current.touched_at == record.drop.touched_at:
+                    if current is not None and current.touched_at == decoded.drop.touched_at:
                         changed[key] = None
                         causes[key] = event
                     continue
-                key = record.event.patient_id.encode()
+                key = decoded.event.patient_id.encode()
                 try:
                     current = changed[key] if key in changed else load(key)
-                    result = step(current, record, rt.rules, wall_now=wall_now)
+                    result = step(current, decoded, rt.rules, wall_now=wall_now)
                 except Exception as exc:
-                    log.exception("engine failed on %s (from %s)", position, record.origin.describe())
-                    await _dead_letter_failure(rt, message, record.origin, exc)
+                    log.exception("engine failed on %s (from %s)", record.ref, decoded.origin.describe())
+                    await _dead_letter_failure(rt, record, decoded.origin, exc)
                     continue
                 if result.stored is None:
-                    log.debug("re-delivery of %s skipped", record.origin.describe())
+                    log.debug("re-delivery of %s skipped", decoded.origin.describe())
                     continue
                 changed[key] = result.stored
                 causes[key] = event
-                published.extend((alert, record, key) for alert in result.alerts)
+                published.extend((alert, decoded, key) for alert in result.alerts)
             await _publish(rt, alerts_topic, published)
             # Only once the broker has the alerts does the state move on: a crash in between re-derives
             # and re-sends the same alerts (same ids and revisions) instead of losing them.
@@ -200,23 +210,7 @@ def _engine_agent(rt: Runtime) -> Any:
             done = time.monotonic()
             for arrived in arrivals:
                 metrics.observe_processing(done - arrived)
-            produced_at = time.time()
-            for alert, envelope, _ in published:
-                timestamp_ms = envelope.origin.timestamp_ms
-                metrics.record_alert(
-                    alert,
-                    input_timestamp=timestamp_ms / 1000 if timestamp_ms else None,
-                    produced_at=produced_at,
-                )
-                log.info(
-                    "alert %s rev %d %s (%s, %s) from %s",
-                    alert.alert_id,
-                    alert.revision,
-                    alert.event.value,
-                    alert.rule.value,
-                    alert.severity.value,
-                    envelope.origin.describe(),
-                )
+            _record_alerts(rt, published)
 
     return engine
 
@@ -232,3 +226,21 @@ async def _publish(rt: Runtime, topic: str, published: list[tuple[Any, PatientEn
     ]
     if deliveries:
         await asyncio.gather(*deliveries)
+
+
+def _record_alerts(rt: Runtime, published: list[tuple[Any, PatientEnvelope, bytes]]) -> None:
+    produced_at = time.time()
+    for alert, envelope, _ in published:
+        timestamp_ms = envelope.origin.timestamp_ms
+        rt.metrics.record_alert(
+            alert, input_timestamp=timestamp_ms / 1000 if timestamp_ms else None, produced_at=produced_at
+        )
+        log.info(
+            "alert %s rev %d %s (%s, %s) from %s",
+            alert.alert_id,
+            alert.revision,
+            alert.event.value,
+            alert.rule.value,
+            alert.severity.value,
+            envelope.origin.describe(),
+        )
