@@ -60,7 +60,7 @@ def run_worker(settings: Settings) -> None:
     from streams.app import create_app
 
     runtime = create_app(settings)
-    # uvloop's event loop: about a tenth more throughput for faust's many small callbacks (docs/BENCHMARKS.md).
+    # uvloop: about a tenth more throughput for faust's many small callbacks (docs/BENCHMARKS.md).
     asyncio.set_event_loop(uvloop.new_event_loop())
     worker = Worker(runtime.app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()
