@@ -167,7 +167,7 @@ def _cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_notifier(args: argparse.Namespace, settings: Settings) -> int:
     from alerts.notifier.routing import load_routes
     from streams.logs import configure_logging
-    from streams.notifier import run_notifier
+    from streams.notifier_process import run_notifier
 
     configure_logging(settings.log_level, settings.log_format)
     routes = Path(args.routes) if args.routes else settings.notifier_routes_file

@@ -1,23 +1,18 @@
-"""The notifier process: reads alert events, pages receivers as the routing file says, never twice."""
+"""The notifier service: consumes alert events, runs their timers, delivers each notification once."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
 import logging
-import signal
-import sys
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Literal
 
 import aiohttp
-from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.admin import NewTopic
@@ -36,17 +31,11 @@ from alerts.notifier.policy import (
     transition_time,
 )
 from alerts.notifier.receivers import DeliveryError, Receiver, build_receivers, deliver
-from alerts.notifier.routing import (
-    RouteMatch,
-    RoutesFileError,
-    RoutingConfig,
-    load_routes,
-    match_routes,
-)
+from alerts.notifier.routing import RouteMatch, RoutingConfig, match_routes
 from streams import kafka
-from streams.logs import configure_logging, message_ref
-from streams.metrics import CONTENT_TYPE, Metrics
-from streams.settings import Settings, load_settings
+from streams.logs import message_ref
+from streams.metrics import Metrics
+from streams.settings import Settings
 from streams.topics import topic_specs
 
 log = logging.getLogger("lytewatch.notifier")
@@ -472,79 +461,3 @@ class NotifierService(ConsumerRebalanceListener):
     @property
     def open_tracks(self) -> int:
         return len(self._tracks)
-
-
-# --- the process -------------------------------------------------------------------------------------
-
-
-async def _start_web(service: NotifierService, settings: Settings) -> web.AppRunner:
-    from prometheus_client import generate_latest
-
-    async def metrics(_: web.Request) -> web.Response:
-        body = generate_latest(service.metrics.registry)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
-
-    async def healthz(_: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
-
-    async def readyz(_: web.Request) -> web.Response:
-        ready = service.ready.is_set()
-        return web.json_response({"ready": ready}, status=200 if ready else 503)
-
-    app = web.Application()
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, settings.web_host, settings.notifier_web_port).start()
-    return runner
-
-
-async def run_notifier(
-    settings: Settings, routes_path: Path, *, start_from: Literal["earliest", "latest"] = "latest"
-) -> None:
-    """The `lytewatch notifier` process: serve /metrics, /healthz, /readyz and notify until cancelled."""
-    routing = load_routes(routes_path)
-    service = NotifierService(settings, routing, start_from=start_from)
-    runner = await _start_web(service, settings)
-    try:
-        await service.run()
-    finally:
-        await runner.cleanup()
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m streams.notifier", description=__doc__)
-    parser.add_argument("--routes", type=Path, help="routing YAML (default: LYTEWATCH_NOTIFIER_ROUTES_FILE)")
-    parser.add_argument(
-        "--from-beginning",
-        action="store_true",
-        help="a new consumer group starts at the oldest alert event instead of the newest",
-    )
-    args = parser.parse_args(argv)
-    settings = load_settings()
-    configure_logging(settings.log_level, settings.log_format)
-    routes = args.routes or settings.notifier_routes_file
-    if routes is None:
-        parser.error("no routing file: pass --routes or set LYTEWATCH_NOTIFIER_ROUTES_FILE")
-
-    try:
-        load_routes(routes)  # fail before connecting to anything, with the bad key named
-    except RoutesFileError as exc:
-        print(f"lytewatch notifier: {exc}", file=sys.stderr)
-        return 2
-
-    async def _main() -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-        await run_notifier(settings, routes, start_from="earliest" if args.from_beginning else "latest")
-
-    with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
-        asyncio.run(_main())
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -556,7 +556,8 @@ async def test_a_notifier_killed_while_delivering_sends_nothing_twice_after_rest
     )
 
     async def launch(run: int) -> asyncio.subprocess.Process:
-        command = [sys.executable, "-m", "streams.notifier", "--routes", str(routes_file), "--from-beginning"]
+        module = "streams.notifier_process"
+        command = [sys.executable, "-m", module, "--routes", str(routes_file), "--from-beginning"]
         with (tmp_path / f"notifier-{run}.log").open("wb") as log_file:
             return await asyncio.create_subprocess_exec(*command, cwd=REPO, env=env, stderr=log_file)
 
