@@ -96,6 +96,12 @@ async def _dead_letter_failure(rt: Runtime, record: Record, origin: Origin, exc:
     rt.metrics.count_deadletter(origin.topic, DeadLetterReason.PROCESSING_ERROR)
 
 
+def _log_failure(what: str, where: str, exc: Exception) -> None:
+    """Name the failure at ERROR; its text and traceback, which may quote patient data, only at DEBUG."""
+    log.error("%s at %s (%s); dead-lettered, going on", what, where, type(exc).__name__)
+    log.debug("failure detail for %s", where, exc_info=exc)
+
+
 @contextlib.contextmanager
 def _in_event(event: Any) -> Iterator[None]:
     """Make `event` faust's current event: table writes take their partition (store and changelog) from it.
@@ -134,8 +140,9 @@ def _ingest_agent(rt: Runtime, kind: InputKind, guard: GapGuard) -> Any:
                         await _send(rt, deadletter, record.key, value)
                         metrics.count_deadletter(origin.topic, reason)
                         log.warning("dead-lettered %s: %s", record.ref, reason.value)
-                except Exception as exc:
-                    log.exception("ingest failed on %s; dead-lettering it and going on", record.ref)
+                # A bug must not stop the worker: the message is kept as a dead letter instead.
+                except Exception as exc:  # noqa: BLE001
+                    _log_failure("ingest failed", record.ref, exc)
                     await _dead_letter_failure(rt, record, origin, exc)
                     formats[(origin.topic, "unknown")] += 1
                     continue
@@ -173,7 +180,7 @@ def _engine_agent(rt: Runtime, guard: GapGuard) -> Any:
                 try:
                     decoded = decode_envelope(record.value)
                 except ValidationError as exc:
-                    log.exception("undecodable patient event at %s", record.ref)
+                    _log_failure("undecodable patient event", record.ref, exc)
                     await _dead_letter_failure(rt, record, _origin(record), exc)
                     continue
                 if isinstance(decoded, DropRecord):
@@ -188,8 +195,8 @@ def _engine_agent(rt: Runtime, guard: GapGuard) -> Any:
                 try:
                     current = changed[key] if key in changed else load(key)
                     result = step(current, decoded, rt.rules, wall_now=wall_now)
-                except Exception as exc:
-                    log.exception("engine failed on %s (from %s)", record.ref, decoded.origin.describe())
+                except Exception as exc:  # noqa: BLE001 - as in ingest: dead-letter, go on
+                    _log_failure("engine failed", f"{record.ref} (from {decoded.origin.describe()})", exc)
                     await _dead_letter_failure(rt, record, decoded.origin, exc)
                     continue
                 if result.stored is None:
