@@ -11,8 +11,8 @@ PYTEST_ARGS ?=
 
 .PHONY: install system-packages kafka-up kafka-down kafka-status topics run test unit integration lint typecheck bench clean
 
-## install: .venv with lytewatch (and its dev tools), the Kafka jars, and the Debian packages the tests use
-install: $(STAMP) deploy/kafka/lib/.complete system-packages
+## install: .venv with lytewatch (and its dev tools) and the Kafka jars
+install: $(STAMP) deploy/kafka/lib/.complete
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "lytewatch needs Python 3.11+")'
@@ -24,6 +24,7 @@ $(STAMP): pyproject.toml
 deploy/kafka/lib/.complete: deploy/kafka/pom.xml
 	$(KAFKACTL) fetch
 
+## system-packages: Debian's prometheus and chromium, which the tests drive (needs root or sudo)
 system-packages:
 	@deploy/system-packages.sh
 
@@ -47,7 +48,7 @@ run: install kafka-up
 	$(KAFKACTL) stop; exit $$status
 
 ## test: the whole suite (unit + integration + e2e) on a real broker, then ruff and mypy; broker down after
-test: install
+test: install system-packages
 	@status=0; \
 	$(KAFKACTL) start || exit 1; \
 	LYTEWATCH_TEST_KAFKA=127.0.0.1:$(KAFKA_PORT) $(BIN)/python -m pytest $(PYTEST_ARGS) || status=$$?; \
