@@ -7,16 +7,15 @@ import contextlib
 import logging
 import signal
 import time
-from typing import Any
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
-from aiokafka.helpers import create_ssl_context
 from pydantic import ValidationError
 
 from alerts.models import AlertEvent
+from streams.kafka import client_options
 from streams.settings import Settings, load_settings
 from streams.web.alert_book import AlertBook
 from streams.web.api import AckUnavailableError, DashboardState, create_app
@@ -26,23 +25,6 @@ log = logging.getLogger(__name__)
 # Consecutive empty polls after which the topic counts as read to its end even if the end-offset
 # comparison has not matched yet (transaction markers can leave the position short of the high mark).
 _EMPTY_POLLS_FOR_CAUGHT_UP = 3
-
-
-def kafka_client_options(settings: Settings) -> dict[str, Any]:
-    """Connection options for plain aiokafka clients, from the broker settings."""
-    options: dict[str, Any] = {
-        "bootstrap_servers": settings.bootstrap_servers,
-        "security_protocol": settings.broker_security_protocol,
-    }
-    if settings.broker_security_protocol in ("SSL", "SASL_SSL"):
-        cafile = str(settings.broker_ssl_cafile) if settings.broker_ssl_cafile else None
-        options["ssl_context"] = create_ssl_context(cafile=cafile)
-    if settings.broker_security_protocol.startswith("SASL_"):
-        options["sasl_mechanism"] = settings.broker_sasl_mechanism
-        options["sasl_plain_username"] = settings.broker_sasl_username
-        password = settings.broker_sasl_password
-        options["sasl_plain_password"] = password.get_secret_value() if password else None
-    return options
 
 
 class _AccessLogger(AbstractAccessLogger):
@@ -92,7 +74,7 @@ class AlertsReader:
             auto_offset_reset="earliest",
             isolation_level="read_committed",
             client_id="lytewatch-dashboard",
-            **kafka_client_options(self._settings),
+            **client_options(self._settings),
         )
         consumer.subscribe([self._settings.topic_alerts])
         try:
@@ -197,7 +179,7 @@ class AckProducer:
                     acks="all",
                     enable_idempotence=True,
                     client_id="lytewatch-dashboard",
-                    **kafka_client_options(self._settings),
+                    **client_options(self._settings),
                 )
                 try:
                     await producer.start()
