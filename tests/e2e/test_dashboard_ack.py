@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 
 import aiohttp
 import orjson
 import pytest
-import pytest_asyncio
 
 from tests.e2e.dashboard_support import (
     alert_event,
-    create_dashboard_topics,
     produce_alerts,
     running_dashboard,
     sse_stream,
@@ -20,17 +17,6 @@ from tests.e2e.dashboard_support import (
 from tests.kafka_helpers import consume
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
-
-
-@pytest_asyncio.fixture
-async def topics(kafka_bootstrap: str, unique_name: Callable[[str], str]) -> tuple[str, str]:
-    return await create_dashboard_topics(kafka_bootstrap, unique_name)
-
-
-@pytest_asyncio.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
 
 
 @pytest.mark.asyncio

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
 import pytest
-import pytest_asyncio
 
 from tests.e2e.dashboard_support import (
     alert_event,
-    create_dashboard_topics,
     eventually,
     produce_alerts,
     running_dashboard,
@@ -19,17 +16,6 @@ from tests.e2e.dashboard_support import (
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
-
-
-@pytest_asyncio.fixture
-async def topics(kafka_bootstrap: str, unique_name: Callable[[str], str]) -> tuple[str, str]:
-    return await create_dashboard_topics(kafka_bootstrap, unique_name)
-
-
-@pytest_asyncio.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
 
 
 async def _get(session: aiohttp.ClientSession, url: str) -> Any:

@@ -13,8 +13,9 @@ from pathlib import Path
 import orjson
 import pytest
 
+from streams.bench_kafka import free_port
 from tests.kafka_helpers import consume, produce
-from tests.processes import REPO, Process, WorkerEnv, free_port, http_get, wait_until_ready
+from tests.processes import REPO, Process, WorkerEnv, http_get, wait_until_ready
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
