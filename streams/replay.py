@@ -16,19 +16,11 @@ from alerts.engine import event_time
 from alerts.errors import DeadLetterReason
 from alerts.models import AlertEvent, AlertEventKind
 from alerts.rulesfile import RulesConfig
-from streams.codecs import InputKind
+from streams.codecs import DEFAULT_TOPIC_KINDS
 from streams.codecs.deadletter import deadletter_bytes
 from streams.envelope import Origin
 from streams.ingest import ingest_message
 from streams.state import StoredPatient, step
-
-# Replay files name the topics by their default (EVENTS.md) names.
-TOPIC_KINDS: dict[str, InputKind] = {
-    "labs.results": "labs",
-    "meds.orders": "orders",
-    "adt.events": "adt",
-    "alerts.acks": "acks",
-}
 
 
 @dataclass
@@ -101,7 +93,7 @@ def replay(
             topic = envelope["topic"]
             origin = Origin(topic=topic, partition=0, offset=line_no)
             outcome = ingest_message(
-                TOPIC_KINDS[topic],
+                DEFAULT_TOPIC_KINDS[topic],
                 _raw_value(envelope["value"]),
                 origin,
                 key=None,
@@ -147,11 +139,10 @@ def _bad_envelope(line: bytes, line_no: int, now: datetime) -> Iterator[tuple[De
     else:
         if not isinstance(envelope, dict) or "value" not in envelope:
             reason, detail = DeadLetterReason.SCHEMA_ERROR, f"line {line_no}: expected {{topic, value}}"
-        elif envelope.get("topic") not in TOPIC_KINDS:
+        elif envelope.get("topic") not in DEFAULT_TOPIC_KINDS:
             reason = DeadLetterReason.SCHEMA_ERROR
-            detail = (
-                f"line {line_no}: topic must be one of {sorted(TOPIC_KINDS)}, got {envelope.get('topic')!r}"
-            )
+            known = sorted(DEFAULT_TOPIC_KINDS)
+            detail = f"line {line_no}: topic must be one of {known}, got {envelope.get('topic')!r}"
         else:
             return
     yield (

@@ -1,10 +1,11 @@
 """Input codecs: native JSON, HL7 v2 and FHIR R4 messages -> normalised PatientEvents, and dead letters."""
 
-from streams.codecs.base import Decoded, Format, InputKind, Rejection
+from streams.codecs.base import DEFAULT_TOPIC_KINDS, Decoded, Format, InputKind, Rejection
 from streams.codecs.deadletter import deadletter_bytes, deadletter_record
 from streams.codecs.detect import decode, detect
 
 __all__ = [
+    "DEFAULT_TOPIC_KINDS",
     "Decoded",
     "Format",
     "InputKind",

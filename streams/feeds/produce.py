@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from aiokafka import AIOKafkaProducer
 
+from streams.codecs import DEFAULT_TOPIC_KINDS
 from streams.feeds import Envelope, paced
 
 if TYPE_CHECKING:
@@ -48,12 +49,7 @@ class ProduceStats:
 
 def topics_from_settings(settings: Settings) -> dict[str, str]:
     """Envelope topic name -> the configured topic name."""
-    return {
-        "labs.results": settings.topic_labs,
-        "meds.orders": settings.topic_orders,
-        "adt.events": settings.topic_adt,
-        "alerts.acks": settings.topic_acks,
-    }
+    return {name: settings.input_topics[kind] for name, kind in DEFAULT_TOPIC_KINDS.items()}
 
 
 def encode_value(value: object) -> bytes:
