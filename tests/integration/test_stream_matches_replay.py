@@ -16,15 +16,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from alerts.codes import load_code_mapping
 from alerts.rulesfile import load_rules
+from streams.codecs import DEFAULT_TOPIC_KINDS
 from streams.replay import replay
 from tests.kafka_helpers import consume
 from tests.processes import WorkerEnv, running_worker
 from tests.worked_examples import Envelope, follow_ups, worked_examples
 
 pytestmark = pytest.mark.integration
-
-TOPIC_KEYS = {"labs.results": "labs", "meds.orders": "orders", "adt.events": "adt", "alerts.acks": "acks"}
-
 
 def replay_alerts(envelopes: list[Envelope]) -> list[dict[str, Any]]:
     out = io.BytesIO()
@@ -62,7 +60,7 @@ async def feed_in_order(env: WorkerEnv, envelopes: list[Envelope]) -> None:
         for envelope in envelopes:
             value = envelope["value"]
             raw = value.encode() if isinstance(value, str) else orjson.dumps(value)
-            await producer.send_and_wait(env.topics[TOPIC_KEYS[envelope["topic"]]], raw, key=b"feed")
+            await producer.send_and_wait(env.topics[DEFAULT_TOPIC_KINDS[envelope["topic"]]], raw, key=b"feed")
             batch = await asyncio.wait_for(watcher.getone(), timeout=60)
             assert batch is not None
     finally:
