@@ -10,8 +10,8 @@ import pytest
 from alerts.errors import NotifierError
 from alerts.models import AlertEvent
 from alerts.notifier.policy import Notification, NotificationKind
-from alerts.notifier.receivers import DeliveryError, classify_status, deliver, parse_retry_after
 from alerts.notifier.routing import RetryPolicy
+from streams.notifier.receivers import DeliveryError, classify_status, deliver, parse_retry_after
 from tests.unit.notifier.alert_factory import BASE_TIME
 
 

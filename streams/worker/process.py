@@ -57,7 +57,7 @@ def run_worker(settings: Settings) -> None:
     asyncio.run(wait_for_broker(settings))
     from faust import Worker
 
-    from streams.app import create_app
+    from streams.worker.app import create_app
 
     runtime = create_app(settings)
     # uvloop: about a tenth more throughput for faust's many small callbacks (docs/BENCHMARKS.md).

@@ -13,7 +13,7 @@ from faust.web import Request, Response, View
 from streams.kafka import client_options
 
 if TYPE_CHECKING:
-    from streams.app import Runtime
+    from streams.worker.app import Runtime
 
 BROKER_PROBE_INTERVAL_S = 2.0
 

@@ -27,12 +27,12 @@ from alerts.notifier.policy import (
     settled,
     transition_time,
 )
-from alerts.notifier.receivers import DeliveryError, Receiver, build_receivers, deliver
 from alerts.notifier.routing import RouteMatch, RoutingConfig, match_routes
 from streams import kafka
 from streams.logs import message_ref
 from streams.metrics import Metrics
-from streams.notifier_log import DeliveryLog, ensure_notifier_topics, read_delivery_log
+from streams.notifier.delivery_log import DeliveryLog, ensure_notifier_topics, read_delivery_log
+from streams.notifier.receivers import DeliveryError, Receiver, build_receivers, deliver
 from streams.settings import Settings
 
 log = logging.getLogger("lytewatch.notifier")

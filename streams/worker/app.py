@@ -10,11 +10,12 @@ from faust.types import TableT
 
 from alerts.codes import CodeMapping, load_code_mapping
 from alerts.rulesfile import RulesConfig, load_rules
-from streams import __version__, faust_fixes
+from streams import __version__
 from streams.kafka import ssl_context
 from streams.logs import logging_config
 from streams.metrics import Metrics
 from streams.settings import Settings
+from streams.worker import faust_fixes
 
 
 @dataclass(slots=True)
@@ -118,8 +119,8 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> Runtime:
         patients=patients,
     )
     # Imported here: these modules register agents/pages on the runtime and import this one for typing.
-    from streams.agents import register_agents
-    from streams.health import register_pages
+    from streams.worker.agents import register_agents
+    from streams.worker.health import register_pages
 
     register_agents(runtime)
     register_pages(runtime)

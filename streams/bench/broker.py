@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.bench_feeds import Record
+from streams.bench.feeds import Record
 from streams.kafka import admin_client, client_options
 from streams.settings import Settings
 from streams.topics import ensure_topics
