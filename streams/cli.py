@@ -17,6 +17,9 @@ from streams.settings import Settings, SettingsError, load_settings
 
 Envelope = dict[str, Any]
 
+# Each command imports what it runs inside its function, not to dodge a cycle (there is none) but so that
+# `lytewatch replay` or `topics` starts in a fraction of a second without loading faust and the worker.
+
 
 def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from streams.worker.process import run_worker
@@ -26,7 +29,7 @@ def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.worker.process import wait_for_broker
+    from streams.topics import wait_for_broker
 
     async def go() -> None:
         for spec, outcome in await wait_for_broker(settings, give_up_after=args.wait):
@@ -80,7 +83,7 @@ def _emit(envelopes: Iterable[Envelope], args: argparse.Namespace, settings: Set
     if args.produce:
         from streams.feeds.produce import produce_envelopes, topics_from_settings
         from streams.kafka import client_options
-        from streams.worker.process import wait_for_broker
+        from streams.topics import wait_for_broker
 
         options = {k: v for k, v in client_options(settings).items() if k != "bootstrap_servers"}
 

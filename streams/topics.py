@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from streams.kafka import admin_client
 from streams.settings import Settings
@@ -14,6 +16,7 @@ from streams.settings import Settings
 log = logging.getLogger(__name__)
 
 _DAY_MS = 24 * 3600 * 1000
+MAX_BACKOFF_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,3 +83,36 @@ async def _partition_counts(admin: AIOKafkaAdminClient) -> dict[str, int]:
         return {}
     described = await admin.describe_topics(list(names))
     return {d["topic"]: len(d.get("partitions", [])) for d in described}
+
+
+async def wait_for_broker(
+    settings: Settings, *, give_up_after: float | None = None
+) -> list[tuple[TopicSpec, str]]:
+    """Retry until the broker answers and every topic exists (returns what was created or found).
+
+    A worker may start before its broker: it waits here, saying so once, instead of crashing.
+    """
+    delay = 0.5
+    started = time.monotonic()
+    announced = False
+    while True:
+        try:
+            report = await ensure_topics(settings)
+        except (KafkaError, OSError) as exc:
+            if give_up_after is not None and time.monotonic() - started > give_up_after:
+                raise
+            if not announced:
+                log.warning(
+                    "broker %s not reachable (%s); waiting for it",
+                    settings.bootstrap_servers,
+                    type(exc).__name__,
+                )
+                announced = True
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_BACKOFF_S)
+            continue
+        created = [spec.name for spec, outcome in report if outcome == "created"]
+        if created:
+            log.info("created topics: %s", ", ".join(created))
+        log.info("broker %s reachable; topics ready", settings.bootstrap_servers)
+        return report

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
+import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -372,8 +373,6 @@ async def bare_consume(settings: Settings, topics: list[str]) -> tuple[int, floa
 
     The physical limit of one Python process with aiokafka on this machine: no groups, no commits.
     """
-    import orjson
-
     loads = orjson.loads
     count = 0
 

@@ -15,7 +15,7 @@ import weakref
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from faust.streams import _current_event
 from pydantic import ValidationError
@@ -25,11 +25,10 @@ from streams.codecs import InputKind
 from streams.codecs.deadletter import deadletter_bytes
 from streams.worker.envelope import DropRecord, Origin, PatientEnvelope, decode_envelope, encode_envelope
 from streams.worker.gaps import GapGuard, Record, record_of
+from streams.worker.housekeeping import register_timers
 from streams.worker.ingest import ingest_message
+from streams.worker.runtime import Runtime
 from streams.worker.stored import StoredPatient, decode_stored, encode_stored, step
-
-if TYPE_CHECKING:
-    from streams.worker.app import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +51,6 @@ def register_agents(rt: Runtime) -> None:
     async def on_assigned(app: Any, assigned: Any, **kwargs: Any) -> None:
         for each in guards:
             each.forget(assigned)
-
-    from streams.worker.housekeeping import register_timers
 
     register_timers(rt)
 

@@ -6,7 +6,6 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from typing import TYPE_CHECKING
 
 from aiokafka import TopicPartition
 
@@ -15,10 +14,8 @@ from alerts.models import RuleId, Severity
 from alerts.state import from_micros
 from streams.kafka import admin_client, consumer
 from streams.worker.envelope import DropPatient, DropRecord, encode_envelope
+from streams.worker.runtime import Runtime
 from streams.worker.stored import decode_stored
-
-if TYPE_CHECKING:
-    from streams.worker.app import Runtime
 
 log = logging.getLogger(__name__)
 
