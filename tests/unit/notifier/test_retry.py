@@ -9,9 +9,9 @@ import pytest
 
 from alerts.errors import NotifierError
 from alerts.models import AlertEvent
+from alerts.notifier.delivery import DeliveryError, classify_status, parse_retry_after, retry_delay
 from alerts.notifier.policy import Notification, NotificationKind
 from alerts.notifier.routing import RetryPolicy
-from alerts.notifier.delivery import DeliveryError, classify_status, parse_retry_after, retry_delay
 from streams.notifier.deliver import deliver
 from tests.unit.notifier.alert_factory import BASE_TIME
 
