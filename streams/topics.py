@@ -1,4 +1,4 @@
-"""Every Kafka topic lytewatch uses, with its configuration, and their idempotent creation."""
+"""Creating the registry's topics (streams.topic_registry) idempotently, and waiting for the broker."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from streams.kafka import admin_client
 from streams.settings import Settings
+from streams.topic_registry import TOPICS
 
 log = logging.getLogger(__name__)
 
@@ -28,28 +29,20 @@ class TopicSpec:
 
 
 def topic_specs(settings: Settings) -> list[TopicSpec]:
-    """The topics of EVENTS.md plus lytewatch's internal ones (faust creates its own changelog topics)."""
-    inputs = {"retention.ms": str(int(settings.input_retention_days * _DAY_MS))}
-    kept_long = {"retention.ms": str(int(settings.deadletter_retention_days * _DAY_MS))}
-    n = settings.partitions
+    """The topics of the registry as configured (faust creates its own changelog topics)."""
+    configs = {
+        "input": {"retention.ms": str(int(settings.input_retention_days * _DAY_MS))},
+        "kept_long": {"retention.ms": str(int(settings.deadletter_retention_days * _DAY_MS))},
+        "compacted": {"cleanup.policy": "compact"},
+    }
     return [
-        TopicSpec(settings.topic_labs, n, "input: lab results", inputs),
-        TopicSpec(settings.topic_orders, n, "input: medication order events", inputs),
-        TopicSpec(settings.topic_adt, n, "input: admissions, transfers, discharges", inputs),
-        TopicSpec(settings.topic_acks, n, "input: acknowledgements", inputs),
-        TopicSpec(settings.topic_patient_events, n, "internal: normalised events keyed by patient", inputs),
-        # The dashboard rebuilds its view from this topic, so it is kept as long as dead letters.
-        TopicSpec(settings.topic_alerts, n, "output: alert lifecycle events", kept_long),
-        TopicSpec(settings.topic_deadletter, n, "output: unusable input with a reason", kept_long),
         TopicSpec(
-            settings.topic_notifier_deadletter, n, "output: notifications that failed for good", kept_long
-        ),
-        TopicSpec(
-            settings.topic_notifier_log,
-            n,
-            "internal: what the notifier has delivered (compacted)",
-            {"cleanup.policy": "compact"},
-        ),
+            getattr(settings, topic.setting),
+            topic.partitions or settings.partitions,
+            topic.purpose,
+            dict(configs[topic.retention]),
+        )
+        for topic in TOPICS
     ]
 
 
