@@ -38,5 +38,5 @@ def test_a_renamed_topic_is_renamed_everywhere_it_is_derived() -> None:
     assert settings.input_topics["labs"] == "site1.labs"
     assert topic_specs(settings)[0].name == "site1.labs"
     # Replay files and feeds keep naming inputs by their EVENTS.md names, whatever the deployment calls them.
-    assert DEFAULT_TOPIC_KINDS == {topic.default: kind for kind, topic in INPUT_TOPICS.items()}
+    assert {topic.default: kind for kind, topic in INPUT_TOPICS.items()} == DEFAULT_TOPIC_KINDS
     assert DEFAULT_TOPIC_KINDS["labs.results"] == "labs"
