@@ -20,8 +20,8 @@ from aiokafka.errors import KafkaError
 from alerts.codes import load_code_mapping
 from alerts.rulesfile import load_rules
 from streams.demo_children import Child, DemoFailure, port_problem, start_child, stop_children, wait_answering
+from streams.demo_plan import MAX_GAP_S, plan_demo
 from streams.feeds import Envelope
-from streams.feeds.demo_plan import MAX_GAP_S, plan_demo
 from streams.feeds.mimic import MIMIC_ATTRIBUTION, iter_mimic
 from streams.feeds.produce import ProduceStats, produce_scheduled, schedule_envelopes, topics_from_settings
 from streams.feeds.simulate import FaultMix, simulate

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.bench_kafka import free_port
+from streams.bench.broker import free_port
 from tests.processes import WorkerEnv, http_get
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

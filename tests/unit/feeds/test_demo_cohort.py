@@ -1,10 +1,9 @@
-"""The demo feed: the cohort shows every kind of transition, and MIMIC's alerting stays come first."""
+"""The demo's synthetic alerting cohort: every kind of transition and resolve reason, rounds that repeat."""
 
 from __future__ import annotations
 
 import io
 from datetime import UTC, datetime
-from pathlib import Path
 
 import orjson
 import pytest
@@ -13,8 +12,6 @@ from alerts.codes import load_code_mapping
 from alerts.rulesfile import RulesConfig
 from streams.feeds import Envelope
 from streams.feeds.demo_cohort import DEMO_ACK_USER, ROUND_SECONDS, cohort_schedule
-from streams.feeds.demo_plan import plan_demo
-from streams.feeds.mimic import iter_mimic
 from streams.replay import replay
 
 START = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -65,21 +62,3 @@ def test_rounds_repeat_with_new_patients_and_discharge_the_previous_rounds_open_
     # Only the last round's acknowledged high alert (D) is left: the board does not fill up.
     assert {a["patient_id"] for a in alerts if a["alert_id"] in left_open} == {"DEMO-002-D"}
     assert ROUND_SECONDS * 2 < max(due for due, _ in timed) < ROUND_SECONDS * 3
-
-
-def test_mimic_alerting_stays_come_first(mimic_dir: Path) -> None:
-    plan = plan_demo(mimic_dir, rules=RulesConfig(), mapping=load_code_mapping(None), tz=UTC)
-    assert plan.alerting_patients == 7
-    assert plan.mimic_patients == 100
-    timed = list(plan.schedule(START, cohort_rounds=0))
-    assert [due for due, _ in timed] == sorted(due for due, _ in timed)
-
-    def mimic_alerting_patients(within: float) -> set[object]:
-        return {a["patient_id"] for a in _alerts([e for due, e in timed if due <= within])}
-
-    # The first real alert comes within the 15 s goal, and every alerting stay within about a minute.
-    assert mimic_alerting_patients(15.0)
-    assert len(mimic_alerting_patients(plan.rest_starts_at)) == 7
-    # Nothing is lost by the reordering: every MIMIC record is sent once.
-    assert sorted(orjson.dumps(e) for _, e in timed) == sorted(orjson.dumps(e) for e in iter_mimic(mimic_dir))
-    assert "28,800x" in plan.describe() and "7 alerting stays" in plan.describe()
