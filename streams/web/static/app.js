@@ -192,6 +192,7 @@ function showBannerAlert() {
   }
   if (location.hash && location.hash !== "#/") location.hash = "#/";
   route();
+  render();
   const card = document.getElementById(`alert-${id}`);
   if (card) {
     card.scrollIntoView({ block: "center" });

@@ -13,8 +13,11 @@ export function authHeaders() {
   return t ? { Authorization: `Bearer ${t}` } : {};
 }
 
+let pendingToken = null; // one dialog for every request that met a 401 at the same time
+
 export function askToken(rejected) {
-  return new Promise((resolve) => {
+  if (pendingToken) return pendingToken;
+  pendingToken = new Promise((resolve) => {
     const dialog = $("token-dialog");
     $("token-error").classList.toggle("hidden", !rejected);
     $("token-input").value = "";
@@ -24,10 +27,12 @@ export function askToken(rejected) {
       if (!value) return;
       sessionStorage.setItem(TOKEN_KEY, value);
       dialog.close();
+      pendingToken = null;
       resolve();
     };
     if (!dialog.open) dialog.showModal();
   });
+  return pendingToken;
 }
 
 export function ackName() {

@@ -57,7 +57,7 @@ function labLine(label, analyte, lab, missingText) {
 }
 
 function alertCard(alert, ctx, showWhere) {
-  const card = el("article", `alert sev-${alert.severity}${alert.acknowledged_by ? " acked" : ""}`);
+  const card = el("article", `alert sev-${alert.severity}${alert.acknowledged_by ? " is-acked" : ""}`);
   card.id = `alert-${alert.alert_id}`;
   card.tabIndex = -1;
   card.dataset.alertId = alert.alert_id;

@@ -82,7 +82,7 @@ function historyBlock(entry, focusId) {
       el("td", null, fmtTime(event.emitted_at || event.event_time)),
       el("td", null, event.event),
       el("td", null, event.severity),
-      el("td", "num", values ? `${values} mmol/L` : "—"),
+      el("td", null, values ? `${values} mmol/L` : "—"),
       el("td", null, why),
     );
     return tr;
