@@ -198,6 +198,12 @@ def test_patient_page_from_a_notification_link_shows_the_trend_orders_and_histor
             sign_in(page, url)
             alert = page.locator("#board article.alert").first
             expect(alert.locator(".badge")).to_have_text("CRITICAL", timeout=20000)
+            # The card says what was given: the diuretic's dose and route, and the K and Mg replacement.
+            expect(alert).to_contain_text("furosemide 40 mg IV (loop diuretic)")
+            expect(alert.locator(".replacement")).to_have_text(
+                [re.compile(r"^K replacement: potassium chloride 40 mEq PO \(40 mEq PO\)"),
+                 re.compile(r"^Mg replacement: magnesium sulfate 2 g IV \(2 g IV\)")]
+            )  # fmt: skip
             [listed] = _api(url, "/api/alerts")["alerts"]
             alert_id = listed["alert_id"]
 

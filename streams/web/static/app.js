@@ -14,6 +14,7 @@ const ctx = {
   pendingAcks: new Map(), // alert_id -> "sending" | "sent" | error text
   flashUntil: new Map(), // alert_id -> ms timestamp
   prefs: loadPrefs(),
+  orders: new Map(), // patient_id -> their visit's watched orders (dose, route, replacements) for the cards
   caughtUp: false,
   onAck: (id) => acknowledge(id),
 };
@@ -26,6 +27,27 @@ let catchUpTimer = null;
 let bannerAlert = null;
 
 const render = () => renderBoard(ctx);
+const loadingOrders = new Set();
+
+// The cards' dose, route and replacement orders: one patient read per patient with an open alert,
+// again whenever a transition of that patient arrives.
+async function loadOrders(patientId) {
+  if (loadingOrders.has(patientId)) return;
+  loadingOrders.add(patientId);
+  try {
+    const { status, body } = await apiGet(`/api/patients/${encodeURIComponent(patientId)}`);
+    if (status === 200) {
+      ctx.orders.set(patientId, body.orders);
+      render();
+    }
+  } finally {
+    loadingOrders.delete(patientId);
+  }
+}
+
+function loadMissingOrders() {
+  for (const alert of ctx.alerts.values()) if (!ctx.orders.has(alert.patient_id)) loadOrders(alert.patient_id);
+}
 
 // --- connection ---
 function setConn(stateName, text) {
@@ -146,6 +168,7 @@ function onSnapshot(event) {
   if (!ctx.caughtUp) waitCaughtUp();
   else loadResolved();
   render();
+  loadMissingOrders();
 }
 
 function onTransition(event) {
@@ -165,6 +188,7 @@ function onTransition(event) {
   const emitted = new Date(alert.emitted_at || alert.event_time).getTime();
   if (data.in_view && becameCritical && Date.now() - emitted < FRESH_MS) announceCritical(alert, data.event);
   render();
+  if (data.in_view) loadOrders(alert.patient_id);
   patientChanged(alert.patient_id);
 }
 
@@ -298,5 +322,7 @@ document.addEventListener("DOMContentLoaded", () => {
     render();
     renderResolved();
     if ($("burden").open) loadBurden();
+    // Orders read after the alert's last transition (topics are read independently) show up here.
+    for (const patientId of new Set([...ctx.alerts.values()].map((a) => a.patient_id))) loadOrders(patientId);
   }, 30000);
 });

@@ -85,10 +85,24 @@ function alertCard(alert, ctx, showWhere) {
   labs.append(labLine("Mg", "magnesium", alert.evidence.magnesium, "not measured in the last 72 h"));
   card.append(labs);
 
+  // Dose, route and replacement orders come from the patient page's record (loaded per patient).
+  const orders = ctx.orders.get(alert.patient_id) || [];
+  const detail = (order) => (order ? [order.dose, order.route].filter(Boolean).join(" ") : "");
   const meds = alert.evidence.diuretics || [];
   if (meds.length) {
-    const text = meds.map((m) => `${m.ingredient} (${CLASS_LABEL[m.class] || m.class}) since ${fmtTime(m.start)}`);
+    const text = meds.map((m) => {
+      const given = detail(orders.find((o) => o.order_id === m.order_id));
+      return `${m.ingredient}${given ? ` ${given}` : ""} (${CLASS_LABEL[m.class] || m.class}) since ${fmtTime(m.start)}`;
+    });
     card.append(el("div", "meds", `On ${text.join("; ")}`));
+  }
+  for (const order of orders) {
+    const kind = order.classes.find((c) => c === "potassium_replacement" || c === "magnesium_replacement");
+    if (!kind || order.end) continue;
+    const given = detail(order);
+    const line = el("div", "replacement", `${CLASS_LABEL[kind]}: ${order.display}${given ? ` (${given})` : ""} since ${fmtTime(order.start)}`);
+    line.dataset.orderId = order.order_id;
+    card.append(line);
   }
   if (alert.evidence.refractory) {
     card.append(el("div", "refractory-note", "K stays low despite potassium replacement: replete magnesium."));
