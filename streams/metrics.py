@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Final
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import generate_latest as _generate_latest
 
 from alerts.errors import DeadLetterReason
@@ -27,8 +27,6 @@ INPUT_FORMATS: Final = ("json", "hl7v2", "fhir", "unknown")
 RECEIVER_TYPES: Final = ("webhook", "email", "pager", "chat")
 DELIVERY_OUTCOMES: Final = ("delivered", "retried", "failed", "suppressed")
 _DEADLETTER_REASONS: Final = frozenset(r.value for r in DeadLetterReason)
-
-CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
 
 
 def _closed(value: str, allowed: Iterable[str]) -> str:
@@ -266,5 +264,5 @@ class Metrics:
     # --- exposition ---------------------------------------------------------------------------------
 
     def render(self) -> bytes:
-        """The registry in the Prometheus text format (serve with CONTENT_TYPE)."""
+        """The registry in the Prometheus text format (what /metrics serves)."""
         return _generate_latest(self.registry)
