@@ -18,7 +18,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from pydantic import ValidationError
 
 from alerts.models import RuleId, Severity
+from streams.metrics import BurdenCollector
 from streams.web.alert_book import AlertBook, AlertFilter, AlertView, Transition
+from streams.web.clinical_api import ClinicalViews, add_clinical_routes
 from streams.web.openapi import AckRequest, build_openapi
 
 log = logging.getLogger(__name__)
@@ -344,10 +346,21 @@ async def index(request: web.Request) -> web.FileResponse:
 
 
 def create_app(
-    state: DashboardState, send_ack: AckSender, *, token: str | None = None, keepalive: float = 15.0
+    state: DashboardState,
+    send_ack: AckSender,
+    *,
+    token: str | None = None,
+    keepalive: float = 15.0,
+    views: ClinicalViews | None = None,
 ) -> web.Application:
     """The aiohttp application; `send_ack(key, value)` must raise AckUnavailableError on failure."""
     app = web.Application(middlewares=[_security_headers, _bearer_token])
+    views = ClinicalViews() if views is None else views
+
+    def burden_figures() -> list[dict[str, Any]]:
+        return [w.model_dump(mode="json") for w in views.burden(state.book, datetime.now(UTC)).windows]
+
+    state.metrics.registry.register(BurdenCollector(burden_figures))
     app[STATE_KEY] = state
     app[SEND_ACK_KEY] = send_ack
     if token:
@@ -374,4 +387,5 @@ def create_app(
     router.add_get("/api/alerts/stream", stream_alerts, allow_head=False)
     router.add_get("/api/alerts/{alert_id}", get_alert, allow_head=False)
     router.add_post("/api/alerts/{alert_id}/ack", acknowledge)
+    add_clinical_routes(app, views, state.book)
     return app
