@@ -39,14 +39,23 @@ BATCH_WINDOW_S = 0.005
 
 
 def register_agents(rt: Runtime) -> None:
+    """The one-hop engine (streams.onehop) when the inputs are co-partitioned with the table, else the
+    re-key path: one ingest agent per input topic and the engine on patient-events."""
     guards: list[GapGuard] = []
-    for kind, topic in rt.inputs.items():
+    if rt.engine_path.one_hop:
+        from streams.onehop import register_one_hop
+
         guard = GapGuard(rt.settings, rt.app.consumer)
         guards.append(guard)
-        rt.app.agent(topic, name=f"lytewatch.ingest.{kind}")(_ingest_agent(rt, kind, guard))  # type: ignore[arg-type]
-    guard = GapGuard(rt.settings, rt.app.consumer)
-    guards.append(guard)
-    rt.app.agent(rt.patient_events, name="lytewatch.engine")(_engine_agent(rt, guard))
+        register_one_hop(rt, guard)
+    else:
+        for kind, topic in rt.inputs.items():
+            guard = GapGuard(rt.settings, rt.app.consumer)
+            guards.append(guard)
+            rt.app.agent(topic, name=f"lytewatch.ingest.{kind}")(_ingest_agent(rt, kind, guard))  # type: ignore[arg-type]
+        guard = GapGuard(rt.settings, rt.app.consumer)
+        guards.append(guard)
+        rt.app.agent(rt.patient_events, name="lytewatch.engine")(_engine_agent(rt, guard))
 
     @rt.app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(app: Any, assigned: Any, **kwargs: Any) -> None:

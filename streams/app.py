@@ -11,6 +11,7 @@ from faust.types import TableT
 from alerts.codes import CodeMapping, load_code_mapping
 from alerts.rulesfile import RulesConfig, load_rules
 from streams import __version__, faust_fixes
+from streams.copartition import NOT_CHECKED, EnginePath
 from streams.kafka import ssl_context
 from streams.logs import logging_config
 from streams.metrics import Metrics
@@ -31,6 +32,8 @@ class Runtime:
     alerts: faust.TopicT
     deadletter: faust.TopicT
     patients: TableT[bytes, bytes]
+    # One hop or the re-key path, decided at start-up from the topics' partition counts.
+    engine_path: EnginePath = NOT_CHECKED
 
     @property
     def recovery(self) -> Any:
@@ -54,7 +57,9 @@ def broker_credentials(settings: Settings) -> Any:
     )
 
 
-def create_app(settings: Settings, metrics: Metrics | None = None) -> Runtime:
+def create_app(
+    settings: Settings, metrics: Metrics | None = None, engine_path: EnginePath = NOT_CHECKED
+) -> Runtime:
     """Build a worker app; the rules and code-mapping files are read (and validated) here, at start-up."""
     faust_fixes.apply()
     rules = load_rules(settings.rules_file)
@@ -116,6 +121,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> Runtime:
         alerts=topic(settings.topic_alerts),
         deadletter=topic(settings.topic_deadletter),
         patients=patients,
+        engine_path=engine_path,
     )
     # Imported here: these modules register agents/pages on the runtime and import this one for typing.
     from streams.agents import register_agents

@@ -58,8 +58,9 @@ def run_worker(settings: Settings) -> None:
     from faust import Worker
 
     from streams.app import create_app
+    from streams.copartition import check_copartitioning
 
-    runtime = create_app(settings)
+    runtime = create_app(settings, engine_path=asyncio.run(check_copartitioning(settings)))
     # uvloop: about a tenth more throughput for faust's many small callbacks (docs/BENCHMARKS.md).
     asyncio.set_event_loop(uvloop.new_event_loop())
     worker = Worker(runtime.app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
