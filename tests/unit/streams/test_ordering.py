@@ -103,7 +103,7 @@ def test_the_idle_clock_restarts_once_the_topic_delivered(
     # adt is empty again and may still deliver: a new wait of a whole idle time starts now.
     assert group.pop(0.9, caught_up) is None
     assert group.pop(1.85, caught_up) is None
-    second = group.pop(1.9, caught_up)
+    second = group.pop(2.0, caught_up)
     assert second is not None and second.item == "lab 0"
     assert group.enforced == 1
 
