@@ -15,9 +15,9 @@ from aiokafka import AIOKafkaProducer
 
 from streams.feeds.produce import encode_value, envelope_key
 from streams.feeds.simulate import FaultMix, simulate
-from tests.drain_helpers import INPUTS, replay_alerts, streamed_alerts, wait_caught_up
-from tests.kafka_helpers import create_topics
-from tests.processes import WorkerEnv, running_worker
+from tests.support.drain import INPUTS, replay_alerts, streamed_alerts, wait_caught_up
+from tests.support.kafka import create_topics
+from tests.support.processes import WorkerEnv, running_worker
 
 pytestmark = pytest.mark.integration
 

@@ -14,9 +14,9 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from tests.drain_helpers import INPUTS, replay_alerts, streamed_alerts, wait_caught_up
-from tests.kafka_helpers import create_topics, produce
-from tests.processes import Process, WorkerEnv, http_get, running_worker
+from tests.support.drain import INPUTS, replay_alerts, streamed_alerts, wait_caught_up
+from tests.support.kafka import create_topics, produce
+from tests.support.processes import Process, WorkerEnv, http_get, running_worker
 
 pytestmark = pytest.mark.integration
 

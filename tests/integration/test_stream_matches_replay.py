@@ -13,13 +13,12 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streams.codecs import DEFAULT_TOPIC_KINDS
-from tests.drain_helpers import replay_alerts
-from tests.kafka_helpers import consume
-from tests.processes import WorkerEnv, running_worker
+from tests.support.drain import replay_alerts
+from tests.support.kafka import consume
+from tests.support.processes import WorkerEnv, running_worker
 from tests.worked_examples import Envelope, follow_ups, worked_examples
 
 pytestmark = pytest.mark.integration
-
 
 def by_patient(alerts: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     """Each patient's alert events in order, without the wall-clock `emitted_at`."""

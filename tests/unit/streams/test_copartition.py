@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from streams.copartition import changelog_topic, engine_path
 from streams.settings import load_settings
+from streams.worker.copartition import changelog_topic, engine_path
 
 SETTINGS = load_settings({"LYTEWATCH_PARTITIONS": "6", "LYTEWATCH_APP_ID": "ward"})
 INPUTS = ["labs.results", "meds.orders", "adt.events", "alerts.acks", "lytewatch.patient-events"]

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.ordering import PartitionGroup
+from streams.worker.ordering import PartitionGroup
 
 TOPICS = ("adt", "orders", "labs", "acks", "internal")
 
