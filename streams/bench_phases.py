@@ -20,6 +20,7 @@ from streams.bench_feeds import (
     Record,
     one_result_per_patient,
     synthetic_records,
+    throughput_patients,
 )
 from streams.bench_kafka import (
     BenchError,
@@ -77,7 +78,7 @@ async def throughput(base: Settings, run_id: str, events: int) -> Figures:
     phase = Phase.create(base, run_id, "tput")
     try:
         await phase.create_topics()
-        records = list(synthetic_records(events, patients=max(200, events // 100)))
+        records = list(synthetic_records(events, patients=throughput_patients(events)))
         kinds = Counter(r.kind for r in records)
         started = time.perf_counter()
         produced = await asyncio.wait_for(
