@@ -13,7 +13,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from streams.bench_replay import THROUGHPUT_EVENTS, replay_seconds, write_throughput_file
+from streams.bench.replay import THROUGHPUT_EVENTS, replay_seconds, write_throughput_file
 
 
 def main() -> None:

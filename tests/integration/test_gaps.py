@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from aiokafka import TopicPartition
 
-from streams.gaps import GapGuard
 from streams.settings import load_settings
-from tests.kafka_helpers import create_topics, produce
+from streams.worker.gaps import GapGuard
+from tests.support.kafka import create_topics, produce
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.processes import LYTEWATCH, REPO
+from tests.support.processes import LYTEWATCH, REPO
 
 ENV = {"PATH": "/usr/bin:/bin"}
 

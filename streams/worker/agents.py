@@ -1,0 +1,248 @@
+"""The agents: ingest (decode -> patient-events) and engine (patient-events -> core -> alerts); data only.
+
+Both take events in small batches: per-message sends and awaits dominate faust's cost, and a batch shares one
+producer flush and, for the engine, one wait for the broker to confirm the alerts. A gap guard hands them
+any message faust skipped (streams.worker.gaps), in partition order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import weakref
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from faust.streams import _current_event
+from pydantic import ValidationError
+
+from alerts.errors import DeadLetterReason
+from streams.codecs import InputKind
+from streams.codecs.deadletter import deadletter_bytes
+from streams.worker.envelope import DropRecord, Origin, PatientEnvelope, decode_envelope, encode_envelope
+from streams.worker.gaps import GapGuard, Record, record_of
+from streams.worker.housekeeping import register_timers
+from streams.worker.ingest import ingest_message
+from streams.worker.runtime import Runtime
+from streams.worker.stored import StoredPatient, decode_stored, encode_stored, step
+
+log = logging.getLogger(__name__)
+
+BATCH_MAX = 500
+# How long a partly filled batch may wait for more events: the latency a batch can add at low traffic.
+BATCH_WINDOW_S = 0.005
+
+
+def register_agents(runtime: Runtime) -> None:
+    guards: list[GapGuard] = []
+    for kind, topic in runtime.inputs.items():
+        guard = GapGuard(runtime.settings, runtime.app.consumer)
+        guards.append(guard)
+        runtime.app.agent(topic, name=f"lytewatch.ingest.{kind}")(_ingest_agent(runtime, kind, guard))  # type: ignore[arg-type]
+    guard = GapGuard(runtime.settings, runtime.app.consumer)
+    guards.append(guard)
+    runtime.app.agent(runtime.patient_events, name="lytewatch.engine")(_engine_agent(runtime, guard))
+
+    @runtime.app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def on_assigned(app: Any, assigned: Any, **kwargs: Any) -> None:
+        for each in guards:
+            each.forget(assigned)
+
+    register_timers(runtime)
+
+
+def _origin(record: Record) -> Origin:
+    return Origin(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        timestamp_ms=int(record.timestamp * 1000) if record.timestamp else None,
+    )
+
+
+async def _records(batch: list[Any], guard: GapGuard) -> AsyncIterator[tuple[Record, Any]]:
+    """Each event's record, preceded by any records faust skipped before it; with the faust event."""
+    for event in batch:
+        for missing in await guard.missing_before(event.message):
+            yield missing, event
+        yield record_of(event.message), event
+
+
+async def _send(runtime: Runtime, topic: str, key: bytes | None, value: bytes) -> Awaitable[Any]:
+    """Hand a record to the producer; the returned awaitable resolves when the broker has it."""
+    return await runtime.app.producer.send(topic, key, value, None, None, None)
+
+
+async def _dead_letter_failure(runtime: Runtime, record: Record, origin: Origin, exc: Exception) -> None:
+    """Keep a message the worker failed on (a bug, not bad input) so nothing is lost, and go on."""
+    value = deadletter_bytes(
+        topic=origin.topic,
+        partition=origin.partition,
+        offset=origin.offset,
+        key=record.key,
+        raw=record.value,
+        reason=DeadLetterReason.PROCESSING_ERROR,
+        detail=f"{type(exc).__name__}: {exc}",
+        at=datetime.now(UTC),
+    )
+    await _send(runtime, runtime.settings.topic_deadletter, record.key, value)
+    runtime.metrics.count_deadletter(origin.topic, DeadLetterReason.PROCESSING_ERROR)
+
+
+def _log_failure(what: str, where: str, exc: Exception) -> None:
+    """Name the failure at ERROR; its text and traceback, which may quote patient data, only at DEBUG."""
+    log.error("%s at %s (%s); dead-lettered, going on", what, where, type(exc).__name__)
+    log.debug("failure detail for %s", where, exc_info=exc)
+
+
+@contextlib.contextmanager
+def _in_event(event: Any) -> Iterator[None]:
+    """Make `event` faust's current event: table writes take their partition (store and changelog) from it.
+
+    Within a batch faust's own current event is the last one buffered, which may belong to another
+    partition; each write must carry the partition of the event that caused it.
+    """
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+def _ingest_agent(runtime: Runtime, kind: InputKind, guard: GapGuard) -> Any:
+    metrics = runtime.metrics
+    tz = runtime.settings.tz
+    patient_events = runtime.settings.topic_patient_events
+    deadletter = runtime.settings.topic_deadletter
+
+    async def ingest(stream: Any) -> None:
+        async for batch in stream.take_events(BATCH_MAX, within=BATCH_WINDOW_S):
+            now = datetime.now(UTC)
+            formats: Counter[tuple[str, str]] = Counter()
+            ignored: Counter[str] = Counter()
+            async for record, _ in _records(batch, guard):
+                origin = _origin(record)
+                try:
+                    outcome = ingest_message(
+                        kind, record.value, origin, key=record.key, tz=tz, mapping=runtime.mapping, now=now
+                    )
+                    for envelope in outcome.forward:
+                        key = envelope.event.patient_id.encode()
+                        await _send(runtime, patient_events, key, encode_envelope(envelope))
+                    for reason, value in outcome.deadletters:
+                        await _send(runtime, deadletter, record.key, value)
+                        metrics.count_deadletter(origin.topic, reason)
+                        log.warning("dead-lettered %s: %s", record.ref, reason.value)
+                # A bug must not stop the worker: the message is kept as a dead letter instead.
+                except Exception as exc:  # noqa: BLE001
+                    _log_failure("ingest failed", record.ref, exc)
+                    await _dead_letter_failure(runtime, record, origin, exc)
+                    formats[(origin.topic, "unknown")] += 1
+                    continue
+                formats[(origin.topic, outcome.format)] += 1
+                if outcome.disposition == "ignored":
+                    ignored[origin.topic] += 1
+            for (topic, fmt), n in formats.items():
+                metrics.count_input(topic, fmt, n=n)
+            for topic, n in ignored.items():
+                metrics.count_ignored(topic, n)
+
+    return ingest
+
+
+def _engine_agent(runtime: Runtime, guard: GapGuard) -> Any:
+    metrics = runtime.metrics
+    table = runtime.patients
+    alerts_topic = runtime.settings.topic_alerts
+
+    def load(key: bytes) -> StoredPatient | None:
+        raw = table.get(key)
+        return decode_stored(raw) if raw else None
+
+    async def engine(stream: Any) -> None:
+        async for batch in stream.take_events(BATCH_MAX, within=BATCH_WINDOW_S):
+            wall_now = time.time()
+            # Patients changed by this batch (None: to be dropped) and the faust event of the partition
+            # that changed each; a patient seen twice in a batch continues from its in-batch state.
+            changed: dict[bytes, StoredPatient | None] = {}
+            causes: dict[bytes, Any] = {}
+            published: list[tuple[Any, PatientEnvelope, bytes]] = []
+            arrivals: list[float] = []
+            async for record, event in _records(batch, guard):
+                arrivals.append(record.time_in)
+                try:
+                    decoded = decode_envelope(record.value)
+                except ValidationError as exc:
+                    _log_failure("undecodable patient event", record.ref, exc)
+                    await _dead_letter_failure(runtime, record, _origin(record), exc)
+                    continue
+                if isinstance(decoded, DropRecord):
+                    key = decoded.drop.patient_id.encode()
+                    current = changed[key] if key in changed else load(key)
+                    # Kept if anything happened to the patient since the sweep decided.
+                    if current is not None and current.touched_at == decoded.drop.touched_at:
+                        changed[key] = None
+                        causes[key] = event
+                    continue
+                key = decoded.event.patient_id.encode()
+                try:
+                    current = changed[key] if key in changed else load(key)
+                    result = step(current, decoded, runtime.rules, wall_now=wall_now)
+                except Exception as exc:  # noqa: BLE001 - as in ingest: dead-letter, go on
+                    _log_failure("engine failed", f"{record.ref} (from {decoded.origin.describe()})", exc)
+                    await _dead_letter_failure(runtime, record, decoded.origin, exc)
+                    continue
+                if result.stored is None:
+                    log.debug("re-delivery of %s skipped", decoded.origin.describe())
+                    continue
+                changed[key] = result.stored
+                causes[key] = event
+                published.extend((alert, decoded, key) for alert in result.alerts)
+            await _publish(runtime, alerts_topic, published)
+            # Only once the broker has the alerts does the state move on: a crash in between re-derives
+            # and re-sends the same alerts (same ids and revisions) instead of losing them.
+            for key, stored in changed.items():
+                with _in_event(causes[key]):
+                    if stored is None:
+                        table.pop(key, None)
+                    else:
+                        table[key] = encode_stored(stored)
+            done = time.monotonic()
+            for arrived in arrivals:
+                metrics.observe_processing(done - arrived)
+            _record_alerts(runtime, published)
+
+    return engine
+
+
+async def _publish(runtime: Runtime, topic: str, published: list[tuple[Any, PatientEnvelope, bytes]]) -> None:
+    """Send the batch's alert events and wait until the broker has every one."""
+    stamp = {"emitted_at": datetime.now(UTC)}
+    deliveries = [
+        await _send(runtime, topic, key, alert.model_copy(update=stamp).model_dump_json().encode())
+        for alert, _, key in published
+    ]
+    if deliveries:
+        await asyncio.gather(*deliveries)
+
+
+def _record_alerts(runtime: Runtime, published: list[tuple[Any, PatientEnvelope, bytes]]) -> None:
+    produced_at = time.time()
+    for alert, envelope, _ in published:
+        timestamp_ms = envelope.origin.timestamp_ms
+        runtime.metrics.record_alert(
+            alert, input_timestamp=timestamp_ms / 1000 if timestamp_ms else None, produced_at=produced_at
+        )
+        log.info(
+            "alert %s rev %d %s (%s, %s) from %s",
+            alert.alert_id,
+            alert.revision,
+            alert.event.value,
+            alert.rule.value,
+            alert.severity.value,
+            envelope.origin.describe(),
+        )

@@ -1,0 +1,144 @@
+"""The worker's timers: drop patients no window needs, publish state gauges and consumer lag, log recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+
+from aiokafka import TopicPartition
+
+from alerts.engine import is_droppable
+from alerts.models import RuleId, Severity
+from alerts.state import from_micros
+from streams.kafka import admin_client, consumer
+from streams.worker.envelope import DropPatient, DropRecord, encode_envelope
+from streams.worker.runtime import Runtime
+from streams.worker.stored import decode_stored
+
+log = logging.getLogger(__name__)
+
+_SWEEP_CHUNK = 2000
+LAG_INTERVAL_S = 10.0
+
+
+class Housekeeping:
+    """State the timers share: the event-time watermark and whether recovery has been reported."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.recovery_reported = False
+        self.started = time.monotonic()
+
+    async def sweep(self) -> tuple[int, int]:
+        """Drop discharged-and-done and idle patients; refresh state gauges. Returns (kept, dropped)."""
+        runtime = self.runtime
+        rules = runtime.rules
+        idle_cutoff = time.time() - runtime.settings.idle_patient_days * 86400
+        open_alerts: Counter[tuple[RuleId, Severity]] = Counter()
+        drop: list[tuple[bytes, float, str]] = []
+        size = 0
+        entries = []
+        for n, (key, raw) in enumerate(list(runtime.patients.items())):
+            entries.append((key, len(raw), decode_stored(raw)))
+            if n % _SWEEP_CHUNK == 0:
+                await asyncio.sleep(0)  # let the agents run between chunks of a large table
+        clocks = [s.state.clock for _, _, s in entries if s.state is not None and s.state.clock is not None]
+        # The worker's event time: the latest patient clock it holds.
+        watermark = from_micros(max(clocks)) if clocks else None
+        for key, raw_size, stored in entries:
+            state = stored.state
+            reason = None
+            if stored.touched_at < idle_cutoff:
+                reason = "idle"
+            elif state is not None and watermark is not None and is_droppable(state, watermark, rules):
+                reason = "discharged"
+            if reason is not None:
+                drop.append((key, stored.touched_at, reason))
+                continue
+            size += raw_size
+            if state is not None:
+                for rule, alert in state.alerts.items():
+                    open_alerts[(RuleId(rule), Severity(alert.severity))] += 1
+        # The engine owns the table: drops travel as commands through the patient-events topic, applied in
+        # order with the patient's events (a patient touched since this look is kept).
+        for key, touched_at, reason in drop:
+            command = DropRecord(
+                drop=DropPatient(patient_id=key.decode(), touched_at=touched_at, reason=reason)
+            )
+            await runtime.app.producer.send(
+                runtime.settings.topic_patient_events, key, encode_envelope(command), None, None, None
+            )
+        kept = len(entries) - len(drop)
+        runtime.metrics.set_state_size(kept, size)
+        runtime.metrics.set_open_alerts(open_alerts)
+        if drop:
+            log.info("dropping %d patients (discharged over 24 h ago or idle), %d remain", len(drop), kept)
+        return kept, len(drop)
+
+    def report_recovery(self) -> None:
+        """Once the table is recovered: log how many patients came back and how long it took."""
+        recovery = self.runtime.recovery
+        if self.recovery_reported or not recovery.completed.is_set():
+            return
+        self.recovery_reported = True
+        started = getattr(recovery, "_recovery_started_at", None)
+        ended = getattr(recovery, "_recovery_ended_at", None)
+        seconds = (ended - started) if started and ended else time.monotonic() - self.started
+        self.runtime.metrics.recovery_seconds.set(seconds)
+        size = sum(1 for _ in self.runtime.patients)
+        log.info("recovered table patients: %d entries in %.2f s", size, seconds)
+
+    async def update_lag(self) -> None:
+        """Committed lag of this app's consumer group on every input and internal topic partition."""
+        runtime = self.runtime
+        topics = [*runtime.settings.input_topics.values(), runtime.settings.topic_patient_events]
+        admin = admin_client(runtime.settings)
+        probe = consumer(runtime.settings, enable_auto_commit=False)
+        await admin.start()
+        await probe.start()
+        try:
+            committed = await admin.list_consumer_group_offsets(runtime.settings.app_id)
+            partitions = [
+                TopicPartition(topic, p)
+                for topic in topics
+                for p in (probe.partitions_for_topic(topic) or await _partitions(probe, topic))
+            ]
+            ends = await probe.end_offsets(partitions)
+            for tp in partitions:
+                meta = committed.get(tp)
+                position = meta.offset if meta is not None and meta.offset >= 0 else 0
+                runtime.metrics.set_consumer_lag(tp.topic, tp.partition, ends[tp] - position)
+        finally:
+            await probe.stop()
+            await admin.close()
+
+
+async def _partitions(probe: object, topic: str) -> set[int]:
+    client = probe._client  # type: ignore[attr-defined]
+    await client.force_metadata_update()
+    return client.cluster.partitions_for_topic(topic) or set()
+
+
+def register_timers(runtime: Runtime) -> Housekeeping:
+    keeper = Housekeeping(runtime)
+
+    @runtime.app.timer(interval=runtime.settings.sweep_interval_s, name="lytewatch.sweep")
+    async def sweep() -> None:
+        if runtime.recovery.completed.is_set():
+            await keeper.sweep()
+
+    @runtime.app.timer(interval=1.0, name="lytewatch.recovery-report")
+    async def recovery_report() -> None:
+        runtime.metrics.recovering.set(0 if runtime.recovery.completed.is_set() else 1)
+        keeper.report_recovery()
+
+    @runtime.app.timer(interval=LAG_INTERVAL_S, name="lytewatch.lag")
+    async def lag() -> None:
+        try:
+            await keeper.update_lag()
+        except Exception:
+            log.warning("consumer lag not measured this time", exc_info=True)
+
+    return keeper

@@ -1,0 +1,90 @@
+"""One raw input message -> the patient events to forward, the dead letters to write, and what to count."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+
+from alerts.codes import CodeMapping
+from alerts.errors import DeadLetterReason
+from streams.codecs import InputKind, decode
+from streams.codecs.deadletter import deadletter_bytes
+from streams.errors import DecodeError
+from streams.worker.envelope import Origin, PatientEnvelope
+
+
+@dataclass(frozen=True, slots=True)
+class IngestOutcome:
+    """What became of one input message: the envelopes to forward (keyed by patient), dead letters, counts."""
+
+    format: str
+    forward: tuple[PatientEnvelope, ...]
+    deadletters: tuple[tuple[DeadLetterReason, bytes], ...]
+    ignored: int
+
+    @property
+    def disposition(self) -> str:
+        """used, ignored or deadlettered: every message is exactly one (partly bad ones count as used)."""
+        if self.forward:
+            return "used"
+        if self.deadletters:
+            return "deadlettered"
+        return "ignored"
+
+
+def ingest_message(
+    kind: InputKind,
+    raw: bytes,
+    origin: Origin,
+    *,
+    key: bytes | None,
+    tz: tzinfo,
+    mapping: CodeMapping,
+    now: datetime,
+) -> IngestOutcome:
+    """Decode and normalise one message; never raises for bad input (it becomes a dead letter)."""
+
+    def dead_letter(reason: DeadLetterReason, detail: str) -> tuple[DeadLetterReason, bytes]:
+        record = deadletter_bytes(
+            topic=origin.topic,
+            partition=origin.partition,
+            offset=origin.offset,
+            key=key,
+            raw=raw,
+            reason=reason,
+            detail=detail,
+            at=now,
+        )
+        return reason, record
+
+    try:
+        decoded = decode(kind, raw, tz=tz, mapping=mapping)
+    except DecodeError as exc:
+        return IngestOutcome(
+            format=_sniff_format(raw),
+            forward=(),
+            deadletters=(dead_letter(exc.reason, exc.detail),),
+            ignored=0,
+        )
+    forward = tuple(
+        PatientEnvelope(event=event, origin=origin.model_copy(update={"index": index}))
+        for index, event in enumerate(decoded.events)
+    )
+    deadletters: tuple[tuple[DeadLetterReason, bytes], ...] = ()
+    if decoded.rejected:
+        # One dead letter per message, like a wholly bad one: the first rejection names the reason.
+        first, more = decoded.rejected[0], len(decoded.rejected) - 1
+        deadletters = (dead_letter(first.reason, first.detail + (f" (and {more} more)" if more else "")),)
+    return IngestOutcome(
+        format=decoded.format, forward=forward, deadletters=deadletters, ignored=decoded.ignored
+    )
+
+
+def _sniff_format(raw: bytes) -> str:
+    """A best guess for metrics when the message could not be decoded at all."""
+    head = raw.lstrip()[:3]
+    if head.startswith(b"MSH"):
+        return "hl7v2"
+    if head.startswith(b"{"):
+        return "fhir" if b'"resourceType"' in raw[:4096] else "json"
+    return "unknown"

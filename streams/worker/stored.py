@@ -1,0 +1,74 @@
+"""The worker's per-patient table value and the engine step that applies one envelope to it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import orjson
+
+from alerts.engine import apply
+from alerts.models import AlertEvent
+from alerts.rulesfile import RulesConfig
+from alerts.state import PatientState, decode_state, encode_state
+from streams.worker.envelope import PatientEnvelope
+
+# The stored value is "<delivery header JSON>\n<core state bytes>": the header is the stream's business
+# (re-delivery detection, idle expiry) and stays out of the pure core's state.
+_SEPARATOR = b"\n"
+
+
+@dataclass(slots=True)
+class StoredPatient:
+    """A patient's core state plus what the stream needs to apply each input message exactly once."""
+
+    state: PatientState | None
+    # input topic:partition -> highest position (offset, event index) applied. Inputs are consumed in
+    # offset order per partition, so an origin at or below this mark is a re-delivery (after a crash or a
+    # rebalance) and is skipped.
+    seen: dict[str, int] = field(default_factory=dict)
+    # Wall-clock seconds of the last applied event, for dropping patients silent for days.
+    touched_at: float = 0.0
+
+
+def encode_stored(stored: StoredPatient) -> bytes:
+    header = orjson.dumps({"seen": stored.seen, "touched_at": stored.touched_at})
+    body = encode_state(stored.state) if stored.state is not None else b""
+    return header + _SEPARATOR + body
+
+
+def decode_stored(raw: bytes) -> StoredPatient:
+    header, _, body = raw.partition(_SEPARATOR)
+    meta = orjson.loads(header)
+    return StoredPatient(
+        state=decode_state(body) if body else None,
+        seen=dict(meta.get("seen", {})),
+        touched_at=float(meta.get("touched_at", 0.0)),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    """`stored` is the new table value, or None when the message was a re-delivery and nothing changed."""
+
+    stored: StoredPatient | None
+    alerts: tuple[AlertEvent, ...]
+
+    @property
+    def duplicate(self) -> bool:
+        return self.stored is None
+
+
+def step(
+    current: StoredPatient | None, envelope: PatientEnvelope, rules: RulesConfig, *, wall_now: float
+) -> StepResult:
+    """Apply one envelope to a stored patient: skip re-deliveries, otherwise run the pure core."""
+    origin = envelope.origin
+    stored = current if current is not None else StoredPatient(state=None)
+    if stored.seen.get(origin.stream, -1) >= origin.position:
+        return StepResult(stored=None, alerts=())
+    new_state, alerts = apply(stored.state, envelope.event, rules)
+    seen = dict(stored.seen)
+    seen[origin.stream] = origin.position
+    return StepResult(
+        stored=StoredPatient(state=new_state, seen=seen, touched_at=wall_now), alerts=tuple(alerts)
+    )
