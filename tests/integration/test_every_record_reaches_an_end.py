@@ -16,7 +16,7 @@ from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from streams.failstop import EXIT_BATCH_UNFINISHED
+from streams.worker.failstop import EXIT_BATCH_UNFINISHED
 from tests.kafka_helpers import consume, create_topics, produce
 from tests.processes import Process, WorkerEnv, running_worker, wait_until_ready
 

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from streams.codecs.deadletter import deadletter_bytes
-from streams.delivery import fit_deadletter, minimal_deadletter
+from streams.worker.delivery import fit_deadletter, minimal_deadletter
 
 
 def letter(raw: bytes) -> bytes:

@@ -26,7 +26,13 @@ from alerts.models import (
     ResultStatus,
 )
 from streams.codecs import decode
-from streams.envelope import MAX_EVENTS_PER_MESSAGE, Origin, PatientEnvelope, decode_envelope, encode_envelope
+from streams.worker.envelope import (
+    MAX_EVENTS_PER_MESSAGE,
+    Origin,
+    PatientEnvelope,
+    decode_envelope,
+    encode_envelope,
+)
 
 PROPS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

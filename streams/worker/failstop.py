@@ -7,7 +7,7 @@ import os
 import sys
 from typing import NoReturn
 
-from streams.delivery import DeliveryFailed
+from streams.worker.delivery import DeliveryFailed
 
 log = logging.getLogger(__name__)
 
