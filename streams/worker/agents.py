@@ -13,7 +13,6 @@ import functools
 import logging
 import time
 import weakref
-from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +31,7 @@ from streams.worker.housekeeping import register_timers
 from streams.worker.ingest import ingest_message
 from streams.worker.runtime import Runtime
 from streams.worker.stored import StoredPatient, decode_stored, encode_stored, step
+from streams.worker.tally import BatchTally
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,6 @@ async def _dead_letter_failure(
         at=datetime.now(UTC),
     )
     await delivery.deadletter(record.key, value)
-    rt.metrics.count_deadletter(origin.topic, DeadLetterReason.PROCESSING_ERROR)
 
 
 def _log_failure(what: str, where: str, exc: Exception) -> None:
@@ -126,8 +125,7 @@ def _ingest_agent(rt: Runtime, kind: InputKind, guard: GapGuard) -> Any:
     async def ingest_batch(batch: list[Any]) -> None:
         now = datetime.now(UTC)
         delivery = _delivery(rt)
-        formats: Counter[tuple[str, str]] = Counter()
-        ignored: Counter[str] = Counter()
+        tally = BatchTally()
         async for record, _ in _records(batch, guard):
             origin = _origin(record)
             try:
@@ -139,23 +137,17 @@ def _ingest_agent(rt: Runtime, kind: InputKind, guard: GapGuard) -> Any:
                     await delivery.send(patient_events, key, encode_envelope(envelope))
                 for reason, value in outcome.deadletters:
                     await delivery.deadletter(record.key, value)
-                    metrics.count_deadletter(origin.topic, reason)
                     log.warning("dead-lettered %s: %s", record.ref, reason.value)
             # A bug must not stop the worker: the message is kept as a dead letter instead.
             except Exception as exc:  # noqa: BLE001
                 _log_failure("ingest failed", record.ref, exc)
                 await _dead_letter_failure(rt, delivery, record, origin, exc)
-                formats[(origin.topic, "unknown")] += 1
+                tally.failed(origin.topic, "ingest")
                 continue
-            formats[(origin.topic, outcome.format)] += 1
-            if outcome.disposition == "ignored":
-                ignored[origin.topic] += 1
+            tally.ingested(origin.topic, outcome)
         # The batch is done only when the broker has what it produced; until then nothing is acknowledged.
         await delivery.confirm()
-        for (topic, fmt), n in formats.items():
-            metrics.count_input(topic, fmt, n=n)
-        for topic, n in ignored.items():
-            metrics.count_ignored(topic, n)
+        tally.publish(metrics)
 
     async def ingest(stream: Any) -> None:
         async for batch in stream.take_events(BATCH_MAX, within=BATCH_WINDOW_S):
@@ -185,6 +177,7 @@ def _engine_agent(rt: Runtime, guard: GapGuard) -> Any:
     async def engine_batch(batch: list[Any]) -> None:
         wall_now = time.time()
         delivery = _delivery(rt)
+        tally = BatchTally()
         # Patients changed by this batch (None: to be dropped) and the faust event of the partition
         # that changed each; a patient seen twice in a batch continues from its in-batch state.
         changed: dict[bytes, StoredPatient | None] = {}
@@ -198,6 +191,7 @@ def _engine_agent(rt: Runtime, guard: GapGuard) -> Any:
             except ValidationError as exc:
                 _log_failure("undecodable patient event", record.ref, exc)
                 await _dead_letter_failure(rt, delivery, record, _origin(record), exc)
+                tally.failed(record.topic, "engine")
                 continue
             if isinstance(decoded, DropRecord):
                 key = decoded.drop.patient_id.encode()
@@ -214,6 +208,7 @@ def _engine_agent(rt: Runtime, guard: GapGuard) -> Any:
             except Exception as exc:  # noqa: BLE001 - as in ingest: dead-letter, go on
                 _log_failure("engine failed", f"{record.ref} (from {decoded.origin.describe()})", exc)
                 await _dead_letter_failure(rt, delivery, record, decoded.origin, exc)
+                tally.failed(decoded.origin.topic, "engine")
                 continue
             if result.stored is None:
                 log.debug("re-delivery of %s skipped", decoded.origin.describe())
@@ -223,6 +218,7 @@ def _engine_agent(rt: Runtime, guard: GapGuard) -> Any:
             published.extend((alert, decoded, key) for alert in result.alerts)
         await _publish(rt, alerts_topic, published)
         await delivery.confirm()
+        tally.publish(metrics)
         # Only once the broker has the alerts does the state move on: a crash in between re-derives
         # and re-sends the same alerts (same ids and revisions) instead of losing them.
         for key, stored in changed.items():

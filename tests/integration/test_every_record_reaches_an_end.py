@@ -59,9 +59,7 @@ def test_a_message_too_large_to_dead_letter_whole_is_dead_lettered_cut_with_a_ma
     # 900 kB of garbage: its base64 dead letter (1.2 MB) is over the broker's 1 MB message limit.
     huge = b"\xff" + bytes(range(256)) * 3515
     with running_worker(env, tmp_path / "worker.log") as worker:
-        asyncio.run(
-            produce(env.bootstrap, env.topics["labs"], [(b"k1", huge), (b"k2", orjson.dumps(LAB))])
-        )
+        asyncio.run(produce(env.bootstrap, env.topics["labs"], [(b"k1", huge), (b"k2", orjson.dumps(LAB))]))
         letters = asyncio.run(consume(env.bootstrap, env.topics["deadletter"], expected=1, timeout=90))
         forwarded = asyncio.run(consume(env.bootstrap, env.topics["patient_events"], expected=1, timeout=90))
         assert worker.popen.poll() is None, worker.log()[-3000:]
