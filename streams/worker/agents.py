@@ -40,22 +40,22 @@ BATCH_MAX = 500
 BATCH_WINDOW_S = 0.005
 
 
-def register_agents(rt: Runtime) -> None:
+def register_agents(runtime: Runtime) -> None:
     guards: list[GapGuard] = []
-    for kind, topic in rt.inputs.items():
-        guard = GapGuard(rt.settings, rt.app.consumer)
+    for kind, topic in runtime.inputs.items():
+        guard = GapGuard(runtime.settings, runtime.app.consumer)
         guards.append(guard)
-        rt.app.agent(topic, name=f"lytewatch.ingest.{kind}")(_ingest_agent(rt, kind, guard))  # type: ignore[arg-type]
-    guard = GapGuard(rt.settings, rt.app.consumer)
+        runtime.app.agent(topic, name=f"lytewatch.ingest.{kind}")(_ingest_agent(runtime, kind, guard))  # type: ignore[arg-type]
+    guard = GapGuard(runtime.settings, runtime.app.consumer)
     guards.append(guard)
-    rt.app.agent(rt.patient_events, name="lytewatch.engine")(_engine_agent(rt, guard))
+    runtime.app.agent(runtime.patient_events, name="lytewatch.engine")(_engine_agent(runtime, guard))
 
-    @rt.app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    @runtime.app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(app: Any, assigned: Any, **kwargs: Any) -> None:
         for each in guards:
             each.forget(assigned)
 
-    register_timers(rt)
+    register_timers(runtime)
 
 
 def _origin(record: Record) -> Origin:
@@ -75,13 +75,13 @@ async def _records(batch: list[Any], guard: GapGuard) -> AsyncIterator[tuple[Rec
         yield record_of(event.message), event
 
 
-async def _send(rt: Runtime, topic: str, key: bytes | None, value: bytes) -> Awaitable[Any]:
+async def _send(runtime: Runtime, topic: str, key: bytes | None, value: bytes) -> Awaitable[Any]:
     """Hand a record to the producer; the returned awaitable resolves when the broker has it."""
-    return await rt.app.producer.send(topic, key, value, None, None, None)
+    return await runtime.app.producer.send(topic, key, value, None, None, None)
 
 
 async def _dead_letter_failure(
-    rt: Runtime, delivery: BatchDelivery, record: Record, origin: Origin, exc: Exception
+    runtime: Runtime, delivery: BatchDelivery, record: Record, origin: Origin, exc: Exception
 ) -> None:
     """Keep a message the worker failed on (a bug, not bad input) so nothing is lost, and go on."""
     value = deadletter_bytes(
@@ -117,20 +117,20 @@ def _in_event(event: Any) -> Iterator[None]:
         _current_event.reset(token)
 
 
-def _ingest_agent(rt: Runtime, kind: InputKind, guard: GapGuard) -> Any:
-    metrics = rt.metrics
-    tz = rt.settings.tz
-    patient_events = rt.settings.topic_patient_events
+def _ingest_agent(runtime: Runtime, kind: InputKind, guard: GapGuard) -> Any:
+    metrics = runtime.metrics
+    tz = runtime.settings.tz
+    patient_events = runtime.settings.topic_patient_events
 
     async def ingest_batch(batch: list[Any]) -> None:
         now = datetime.now(UTC)
-        delivery = _delivery(rt)
+        delivery = _delivery(runtime)
         tally = BatchTally()
         async for record, _ in _records(batch, guard):
             origin = _origin(record)
             try:
                 outcome = ingest_message(
-                    kind, record.value, origin, key=record.key, tz=tz, mapping=rt.mapping, now=now
+                    kind, record.value, origin, key=record.key, tz=tz, mapping=runtime.mapping, now=now
                 )
                 for envelope in outcome.forward:
                     key = envelope.event.patient_id.encode()
@@ -141,7 +141,7 @@ def _ingest_agent(rt: Runtime, kind: InputKind, guard: GapGuard) -> Any:
             # A bug must not stop the worker: the message is kept as a dead letter instead.
             except Exception as exc:  # noqa: BLE001
                 _log_failure("ingest failed", record.ref, exc)
-                await _dead_letter_failure(rt, delivery, record, origin, exc)
+                await _dead_letter_failure(runtime, delivery, record, origin, exc)
                 tally.failed(origin.topic, "ingest")
                 continue
             tally.ingested(origin.topic, outcome)
@@ -159,16 +159,18 @@ def _ingest_agent(rt: Runtime, kind: InputKind, guard: GapGuard) -> Any:
     return ingest
 
 
-def _delivery(rt: Runtime) -> BatchDelivery:
+def _delivery(runtime: Runtime) -> BatchDelivery:
     return BatchDelivery(
-        functools.partial(_send, rt), rt.settings.topic_deadletter, rt.settings.max_message_bytes
+        functools.partial(_send, runtime),
+        runtime.settings.topic_deadletter,
+        runtime.settings.max_message_bytes,
     )
 
 
-def _engine_agent(rt: Runtime, guard: GapGuard) -> Any:
-    metrics = rt.metrics
-    table = rt.patients
-    alerts_topic = rt.settings.topic_alerts
+def _engine_agent(runtime: Runtime, guard: GapGuard) -> Any:
+    metrics = runtime.metrics
+    table = runtime.patients
+    alerts_topic = runtime.settings.topic_alerts
 
     def load(key: bytes) -> StoredPatient | None:
         raw = table.get(key)
@@ -176,7 +178,7 @@ def _engine_agent(rt: Runtime, guard: GapGuard) -> Any:
 
     async def engine_batch(batch: list[Any]) -> None:
         wall_now = time.time()
-        delivery = _delivery(rt)
+        delivery = _delivery(runtime)
         tally = BatchTally()
         # Patients changed by this batch (None: to be dropped) and the faust event of the partition
         # that changed each; a patient seen twice in a batch continues from its in-batch state.
@@ -190,7 +192,7 @@ def _engine_agent(rt: Runtime, guard: GapGuard) -> Any:
                 decoded = decode_envelope(record.value)
             except ValidationError as exc:
                 _log_failure("undecodable patient event", record.ref, exc)
-                await _dead_letter_failure(rt, delivery, record, _origin(record), exc)
+                await _dead_letter_failure(runtime, delivery, record, _origin(record), exc)
                 tally.failed(record.topic, "engine")
                 continue
             if isinstance(decoded, DropRecord):
@@ -204,10 +206,10 @@ def _engine_agent(rt: Runtime, guard: GapGuard) -> Any:
             key = decoded.event.patient_id.encode()
             try:
                 current = changed[key] if key in changed else load(key)
-                result = step(current, decoded, rt.rules, wall_now=wall_now)
+                result = step(current, decoded, runtime.rules, wall_now=wall_now)
             except Exception as exc:  # noqa: BLE001 - as in ingest: dead-letter, go on
                 _log_failure("engine failed", f"{record.ref} (from {decoded.origin.describe()})", exc)
-                await _dead_letter_failure(rt, delivery, record, decoded.origin, exc)
+                await _dead_letter_failure(runtime, delivery, record, decoded.origin, exc)
                 tally.failed(decoded.origin.topic, "engine")
                 continue
             if result.stored is None:
@@ -216,7 +218,7 @@ def _engine_agent(rt: Runtime, guard: GapGuard) -> Any:
             changed[key] = result.stored
             causes[key] = event
             published.extend((alert, decoded, key) for alert in result.alerts)
-        await _publish(rt, alerts_topic, published)
+        await _publish(runtime, alerts_topic, published)
         await delivery.confirm()
         tally.publish(metrics)
         # Only once the broker has the alerts does the state move on: a crash in between re-derives
@@ -230,7 +232,7 @@ def _engine_agent(rt: Runtime, guard: GapGuard) -> Any:
         done = time.monotonic()
         for arrived in arrivals:
             metrics.observe_processing(done - arrived)
-        _record_alerts(rt, published)
+        _record_alerts(runtime, published)
 
     async def engine(stream: Any) -> None:
         async for batch in stream.take_events(BATCH_MAX, within=BATCH_WINDOW_S):
@@ -242,24 +244,22 @@ def _engine_agent(rt: Runtime, guard: GapGuard) -> Any:
     return engine
 
 
-async def _publish(rt: Runtime, topic: str, published: list[tuple[Any, PatientEnvelope, bytes]]) -> None:
+async def _publish(runtime: Runtime, topic: str, published: list[tuple[Any, PatientEnvelope, bytes]]) -> None:
     """Send the batch's alert events and wait until the broker has every one."""
-    emitted_at = datetime.now(UTC)
+    stamp = {"emitted_at": datetime.now(UTC)}
     deliveries = [
-        await _send(
-            rt, topic, key, alert.model_copy(update={"emitted_at": emitted_at}).model_dump_json().encode()
-        )
+        await _send(runtime, topic, key, alert.model_copy(update=stamp).model_dump_json().encode())
         for alert, _, key in published
     ]
     if deliveries:
         await asyncio.gather(*deliveries)
 
 
-def _record_alerts(rt: Runtime, published: list[tuple[Any, PatientEnvelope, bytes]]) -> None:
+def _record_alerts(runtime: Runtime, published: list[tuple[Any, PatientEnvelope, bytes]]) -> None:
     produced_at = time.time()
     for alert, envelope, _ in published:
         timestamp_ms = envelope.origin.timestamp_ms
-        rt.metrics.record_alert(
+        runtime.metrics.record_alert(
             alert, input_timestamp=timestamp_ms / 1000 if timestamp_ms else None, produced_at=produced_at
         )
         log.info(

@@ -17,8 +17,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from streams.worker.failstop import EXIT_BATCH_UNFINISHED
-from tests.kafka_helpers import consume, create_topics, produce
-from tests.processes import Process, WorkerEnv, running_worker, wait_until_ready
+from tests.support.kafka import consume, create_topics, produce
+from tests.support.processes import Process, WorkerEnv, running_worker, wait_until_ready
 
 pytestmark = pytest.mark.integration
 
