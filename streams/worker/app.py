@@ -60,6 +60,7 @@ def create_app(
         # A few milliseconds of linger turn thousands of one-record produce requests into a few batches.
         producer_linger=0.002,
         producer_max_batch_size=262144,
+        producer_max_request_size=settings.max_message_bytes,
         consumer_auto_offset_reset="earliest",
         # A crashed worker's partitions move to the others after this long (faust's default is 60 s).
         broker_session_timeout=10.0,
