@@ -119,8 +119,10 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> Runtime:
     )
     # Imported here: these modules register agents/pages on the runtime and import this one for typing.
     from streams.agents import register_agents
+    from streams.edges.cds_hooks import register_cds_pages
     from streams.health import register_pages
 
     register_agents(runtime)
     register_pages(runtime)
+    register_cds_pages(runtime)
     return runtime

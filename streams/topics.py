@@ -41,6 +41,8 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(
             settings.topic_notifier_deadletter, n, "output: notifications that failed for good", kept_long
         ),
+        # Clinicians' accept/override answers to CDS Hooks cards: the alert-burden record, kept long.
+        TopicSpec(settings.topic_cds_feedback, n, "output: CDS Hooks card feedback", kept_long),
         TopicSpec(
             settings.topic_notifier_log,
             n,

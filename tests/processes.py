@@ -45,6 +45,7 @@ class WorkerEnv:
             "patient_events": self.topic("patient-events"),
             "notifier_deadletter": self.topic("notify-deadletter"),
             "notifier_log": self.topic("notify-log"),
+            "cds_feedback": self.topic("cds-feedback"),
         }
 
     def environ(self) -> dict[str, str]:
