@@ -27,7 +27,7 @@ from streams.edges.patient_state import StateUnavailable, patient_view, register
 from streams.errors import DecodeError
 
 if TYPE_CHECKING:
-    from streams.app import Runtime
+    from streams.worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

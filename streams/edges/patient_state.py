@@ -12,10 +12,10 @@ from faust.web import Request, Response, View
 from yarl import URL
 
 from alerts.patient_view import PatientView, describe
-from streams.state import decode_stored
+from streams.worker.stored import decode_stored
 
 if TYPE_CHECKING:
-    from streams.app import Runtime
+    from streams.worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streams.bench_kafka import free_port
+from streams.bench.broker import free_port
 from tests.edges import (
     EXAMPLES,
     MLLP_SEND,
