@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import socket
 import sys
+import time
+import urllib.error
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -12,6 +15,8 @@ from typing import Any
 import jsonschema_rs
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.medicationrequest import MedicationRequest
+from joserfc import jwt
+from joserfc.jwk import ECKey, KeySet, RSAKey
 
 REPO = Path(__file__).resolve().parent.parent
 MLLP_SEND = Path(sys.executable).parent / "mllp_send"
@@ -102,3 +107,52 @@ def ack_code(ack: bytes) -> str:
         if segment.startswith(b"MSA|"):
             return segment.split(b"|")[1].decode()
     raise AssertionError(f"no MSA segment in {ack!r}")
+
+
+class Ehr:
+    """An EHR with its own signing key and published JWKS, signing CDS Hooks JWTs for `aud`."""
+
+    ISS = "https://ehr.example.org"
+
+    def __init__(self, jwks_dir: Path, aud: str, alg: str = "ES384") -> None:
+        self.alg, self.aud = alg, aud
+        self.key: ECKey | RSAKey = (
+            ECKey.generate_key("P-384", parameters={"kid": "k1"})
+            if alg == "ES384"
+            else RSAKey.generate_key(2048, parameters={"kid": "r1"})
+        )
+        self.jwks = jwks_dir / f"jwks-{alg}.json"
+        self.publish()
+
+    def publish(self) -> None:
+        self.jwks.write_text(json.dumps(KeySet([self.key]).as_dict(private=False)))
+
+    def token(self, **claims: Any) -> str:
+        """A signed JWT; a claim given as None is left out."""
+        now = int(time.time())
+        body = {
+            "iss": self.ISS,
+            "aud": self.aud,
+            "iat": now,
+            "exp": now + 300,
+            "jti": str(uuid.uuid4()),
+            **claims,
+        }
+        body = {k: v for k, v in body.items() if v is not None}
+        header = {"alg": self.alg, "typ": "JWT", "kid": self.key.kid}
+        return jwt.encode(header, body, self.key, algorithms=[self.alg])
+
+
+def post_json(
+    url: str, body: object, *, headers: dict[str, str] | None = None, raw: bytes | None = None
+) -> tuple[int, dict[str, Any]]:
+    """POST a JSON body (or `raw` bytes); the status and the JSON answer, errors included."""
+    data = raw if raw is not None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        url, data=data, headers={"Content-Type": "application/json", **(headers or {})}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=15) as response:
+            return int(response.status), json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), json.loads(exc.read())

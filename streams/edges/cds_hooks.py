@@ -133,7 +133,7 @@ class CdsHooks:
         if not isinstance(patient_id, str) or not patient_id:
             raise BadRequest("context.patientId is required")
         drafts = draft_orders(self.rt, hook.context, service) if service != PATIENT_VIEW else []
-        view = await patient_view(self.rt, patient_id)
+        view, _ = await patient_view(self.rt, patient_id)
         rules = self.rt.rules
         if service == PATIENT_VIEW:
             return patient_view_cards(view, rules, self.rt.settings.dashboard_public_url)

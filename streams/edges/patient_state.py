@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 # Set on worker-to-worker requests: a worker that is asked never forwards again (no loops mid-rebalance).
 ROUTED_HEADER = "X-Lytewatch-Routed"
+# On every state response: the worker whose table answered (operators tracing a request see the hop).
+ANSWERED_BY_HEADER = "X-Lytewatch-Answered-By"
 _TIMEOUT = aiohttp.ClientTimeout(total=5.0)
 
 
@@ -47,13 +49,13 @@ def _owner(rt: Runtime, patient_id: str) -> URL | None:
     return url
 
 
-async def patient_view(rt: Runtime, patient_id: str, *, routed: bool = False) -> PatientView:
-    """The patient's view from whichever worker owns it; StateUnavailable when that cannot be had."""
+async def patient_view(rt: Runtime, patient_id: str, *, routed: bool = False) -> tuple[PatientView, str]:
+    """The patient's view and the URL of the worker that read it; StateUnavailable when it cannot be had."""
     if not rt.recovery.completed.is_set():
         raise StateUnavailable("the state table is still being recovered from its changelog")
     owner = _owner(rt, patient_id)
     if owner is None:
-        return local_view(rt, patient_id)
+        return local_view(rt, patient_id), str(rt.app.conf.canonical_url)
     if routed:
         raise StateUnavailable("the partition moved while the request was being forwarded; retry")
     headers = {ROUTED_HEADER: "1"}
@@ -68,9 +70,10 @@ async def patient_view(rt: Runtime, patient_id: str, *, routed: bool = False) ->
             body = await response.read()
             if response.status != 200:
                 raise StateUnavailable(f"the owning worker answered {response.status}")
+            answered_by = response.headers.get(ANSWERED_BY_HEADER, str(owner))
     except (aiohttp.ClientError, OSError, TimeoutError) as exc:
         raise StateUnavailable(f"the owning worker did not answer ({type(exc).__name__})") from None
-    return PatientView.model_validate_json(body)
+    return PatientView.model_validate_json(body), answered_by
 
 
 def state_request_allowed(rt: Runtime, request: Request) -> bool:
@@ -89,7 +92,13 @@ def register_state_page(rt: Runtime) -> None:
             if not state_request_allowed(rt, request):
                 return self.json({"error": "a bearer token (LYTEWATCH_STATE_TOKEN) is required"}, status=401)
             try:
-                view = await patient_view(rt, patient_id, routed=request.headers.get(ROUTED_HEADER) == "1")
+                view, answered_by = await patient_view(
+                    rt, patient_id, routed=request.headers.get(ROUTED_HEADER) == "1"
+                )
             except StateUnavailable as exc:
                 return self.json({"error": str(exc)}, status=503)
-            return self.bytes(view.model_dump_json().encode(), content_type="application/json")
+            return self.bytes(
+                view.model_dump_json().encode(),
+                content_type="application/json",
+                headers={ANSWERED_BY_HEADER: answered_by},
+            )

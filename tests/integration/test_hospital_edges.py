@@ -6,7 +6,6 @@ import asyncio
 import json
 import subprocess
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from tests.edges import (
     example_messages,
     hook_request,
     medication_request,
+    post_json,
 )
 from tests.kafka_helpers import consume
 from tests.processes import Process, WorkerEnv, running_worker, wait_until_ready
@@ -28,17 +28,6 @@ from tests.processes import Process, WorkerEnv, running_worker, wait_until_ready
 pytestmark = pytest.mark.integration
 
 PATIENT = "MRN-EDGE-1"
-
-
-def post_json(url: str, body: object, timeout: float = 10.0) -> tuple[int, dict[str, object]]:
-    request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return int(response.status), json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return int(exc.code), json.loads(exc.read())
 
 
 def test_mllp_examples_raise_an_alert_and_order_sign_for_furosemide_warns(

@@ -3,45 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
-from joserfc import jwt
-from joserfc.jwk import ECKey, KeySet, RSAKey
+from joserfc.jwk import ECKey
 
 from streams.edges.cds_auth import AuthError, JwtVerifier
+from tests.edges import Ehr
 
-ISS = "https://ehr.example.org"
+ISS = Ehr.ISS
 AUD = "http://127.0.0.1:6066/cds-services/lytewatch-order-sign"
-
-
-class Ehr:
-    """An EHR with its own signing key and published JWKS."""
-
-    def __init__(self, tmp_path: Path, alg: str = "ES384") -> None:
-        self.alg = alg
-        self.key = (
-            ECKey.generate_key("P-384", parameters={"kid": "k1"})
-            if alg == "ES384"
-            else RSAKey.generate_key(2048, parameters={"kid": "r1"})
-        )
-        self.jwks = tmp_path / f"jwks-{alg}.json"
-        self.publish()
-
-    def publish(self) -> None:
-        self.jwks.write_text(json.dumps(KeySet([self.key]).as_dict(private=False)))
-
-    def token(self, **claims: Any) -> str:
-        now = int(time.time())
-        body = {"iss": ISS, "aud": AUD, "iat": now, "exp": now + 300, "jti": str(uuid.uuid4()), **claims}
-        body = {k: v for k, v in body.items() if v is not None}
-        return jwt.encode(
-            {"alg": self.alg, "typ": "JWT", "kid": self.key.kid}, body, self.key, algorithms=[self.alg]
-        )
 
 
 async def _no_http(url: str) -> bytes:
@@ -55,7 +28,7 @@ def verify(ehr: Ehr, token: str, issuers: dict[str, str] | None = None) -> dict[
 
 @pytest.mark.parametrize("alg", ["ES384", "RS384"])
 def test_a_token_signed_by_a_trusted_issuer_for_this_service_is_accepted(tmp_path: Path, alg: str) -> None:
-    ehr = Ehr(tmp_path, alg)
+    ehr = Ehr(tmp_path, AUD, alg)
     assert verify(ehr, ehr.token(tenant="t1"))["tenant"] == "t1"
 
 
@@ -70,20 +43,20 @@ def test_a_token_signed_by_a_trusted_issuer_for_this_service_is_accepted(tmp_pat
     ],
 )
 def test_bad_claims_are_refused_with_the_reason(tmp_path: Path, claims: dict[str, Any], why: str) -> None:
-    ehr = Ehr(tmp_path)
+    ehr = Ehr(tmp_path, AUD)
     with pytest.raises(AuthError, match=why):
         verify(ehr, ehr.token(**claims))
 
 
 def test_a_token_signed_by_another_key_is_refused(tmp_path: Path) -> None:
-    ehr, impostor = Ehr(tmp_path), Ehr(tmp_path / "..")
+    ehr, impostor = Ehr(tmp_path, AUD), Ehr(tmp_path / "..", AUD)
     impostor.key = ECKey.generate_key("P-384", parameters={"kid": "k1"})
     with pytest.raises(AuthError, match="signature does not verify"):
         verify(ehr, impostor.token())
 
 
 def test_a_replayed_jti_is_refused(tmp_path: Path) -> None:
-    ehr = Ehr(tmp_path)
+    ehr = Ehr(tmp_path, AUD)
     verifier = JwtVerifier({ISS: str(ehr.jwks)}, _no_http)
     token = ehr.token()
     asyncio.run(verifier.verify(token, [AUD]))
@@ -92,7 +65,7 @@ def test_a_replayed_jti_is_refused(tmp_path: Path) -> None:
 
 
 def test_an_unsigned_or_malformed_token_is_refused(tmp_path: Path) -> None:
-    ehr = Ehr(tmp_path)
+    ehr = Ehr(tmp_path, AUD)
     with pytest.raises(AuthError, match="compact JWS"):
         verify(ehr, "not-a-jwt")
     header, payload, _ = ehr.token().split(".")
@@ -101,7 +74,7 @@ def test_an_unsigned_or_malformed_token_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_rotated_key_is_fetched_again(tmp_path: Path) -> None:
-    ehr = Ehr(tmp_path)
+    ehr = Ehr(tmp_path, AUD)
     fetched: list[str] = []
 
     async def fetch(url: str) -> bytes:
