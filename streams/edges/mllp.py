@@ -221,7 +221,7 @@ async def _start_web(listener: Listener, settings: Settings) -> web.AppRunner:
     app.router.add_get("/readyz", readyz)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, settings.web_host, settings.mllp_web_port).start()
+    await web.TCPSite(runner, settings.mllp_host, settings.mllp_web_port).start()
     return runner
 
 
