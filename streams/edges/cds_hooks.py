@@ -209,4 +209,3 @@ def register_cds_pages(rt: Runtime) -> None:
             except BadRequest as exc:
                 return self.json({"error": str(exc)}, status=400)
             return self.json({"stored": stored})
-

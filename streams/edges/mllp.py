@@ -38,9 +38,15 @@ class Listener:
         self._producer: AIOKafkaProducer | None = None
         self._connector: asyncio.Task[None] | None = None
         self._server: asyncio.Server | None = None
+        self._last_write_failed = False
 
     @property
     def broker_ready(self) -> bool:
+        """Connected, and the last write (if any) was confirmed; a failed write: False until one is."""
+        return self.connected and not self._last_write_failed
+
+    @property
+    def connected(self) -> bool:
         return self._producer is not None
 
     # --- broker -------------------------------------------------------------------------------------
@@ -94,7 +100,9 @@ class Listener:
             delivery = await producer.send(topic, value=value, key=key)
             await asyncio.wait_for(delivery, timeout=self.settings.mllp_write_timeout_s * 2 + 5)
         except (KafkaError, TimeoutError, OSError) as exc:
+            self._last_write_failed = True
             return f"the message broker did not confirm the write ({type(exc).__name__})"
+        self._last_write_failed = False
         self.metrics.observe_mllp_write(time.monotonic() - started)
         return None
 
@@ -149,7 +157,16 @@ class Listener:
                 for broken in frame.unterminated:
                     self.metrics.count_mllp_frame_error("unterminated")
                     writer.writeblock(self._reject(broken, "message without an end block; not stored"))
-                writer.writeblock(await self.handle(frame.message))
+                try:
+                    ack = await self.handle(frame.message)
+                except Exception as exc:  # a bug must not leave the sender without an answer
+                    # Not log.exception: its text may quote the message (patient data); details at DEBUG.
+                    log.error("MLLP handling failed (%s); answered AE", type(exc).__name__)  # noqa: TRY400
+                    log.debug("MLLP failure detail", exc_info=exc)
+                    ack = build_ack(
+                        frame.message, AckCode.ERROR, (ErrorCode.INTERNAL, "internal error; resend")
+                    )
+                writer.writeblock(ack)
                 await writer.drain()
         except (ConnectionError, OSError) as exc:
             # A sender gone before its ACK: what it sent was stored (or not) all the same; it will resend.
@@ -209,9 +226,16 @@ async def _start_web(listener: Listener, settings: Settings) -> web.AppRunner:
 
     async def readyz(_: web.Request) -> web.Response:
         ready = listener.broker_ready
+        detail = (
+            "storing"
+            if ready
+            else "last write not confirmed"
+            if listener.connected
+            else "broker not reachable"
+        )
         body: dict[str, Any] = {
             "status": "ready" if ready else "not ready",
-            "checks": {"broker": {"ok": ready}},
+            "checks": {"broker": {"ok": ready, "detail": detail}},
         }
         return web.json_response(body, status=200 if ready else 503)
 
