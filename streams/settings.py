@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     dashboard_port: int = Field(8080, ge=1, le=65535)
     dashboard_token: SecretStr | None = None
     dashboard_public_url: str = "http://127.0.0.1:8080"
+    # A line the page shows on top of the board, e.g. that it shows demo data and how time is compressed.
+    dashboard_notice: str | None = Field(None, max_length=2000)
 
     # --- notifier ---
     notifier_routes_file: Path | None = None

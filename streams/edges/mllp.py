@@ -14,11 +14,12 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from hl7.mllp import HL7StreamWriter
 from hl7.mllp.streams import HL7StreamProtocol
+from prometheus_client.aiohttp import make_aiohttp_handler
 
 from streams.edges.hl7_ack import NOT_HL7, AckCode, ErrorCode, Rejected, build_ack, route
 from streams.edges.mllp_frames import FrameReader, FrameTooLarge
 from streams.kafka import client_options
-from streams.metrics import CONTENT_TYPE, Metrics
+from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.topics import ensure_topics
 
@@ -214,13 +215,6 @@ def tls_context(settings: Settings) -> ssl.SSLContext | None:
 
 
 async def _start_web(listener: Listener, settings: Settings) -> web.AppRunner:
-    from prometheus_client import generate_latest
-
-    async def metrics(_: web.Request) -> web.Response:
-        return web.Response(
-            body=generate_latest(listener.metrics.registry), headers={"Content-Type": CONTENT_TYPE}
-        )
-
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "alive"})
 
@@ -240,7 +234,7 @@ async def _start_web(listener: Listener, settings: Settings) -> web.AppRunner:
         return web.json_response(body, status=200 if ready else 503)
 
     app = web.Application()
-    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/metrics", make_aiohttp_handler(listener.metrics.registry))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     runner = web.AppRunner(app, access_log=None)

@@ -16,9 +16,9 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.edges import Ehr, assert_cds_response, hook_request, medication_request, post_json
-from tests.kafka_helpers import consume, produce
-from tests.processes import Process, WorkerEnv, http_get, running_worker
+from tests.support.edges import Ehr, assert_cds_response, hook_request, medication_request, post_json
+from tests.support.kafka import consume, produce
+from tests.support.processes import Process, WorkerEnv, http_get, running_worker
 
 pytestmark = pytest.mark.integration
 

@@ -15,10 +15,10 @@ from typing import Any
 import orjson
 import pytest
 
-from streams.bench.broker import free_port
-from tests.edges import Ehr, assert_cds_response, hook_request, medication_request, post_json
-from tests.kafka_helpers import produce
-from tests.processes import WorkerEnv, running_worker
+from tests.support.edges import Ehr, assert_cds_response, hook_request, medication_request, post_json
+from tests.support.kafka import produce
+from tests.support.ports import free_port
+from tests.support.processes import WorkerEnv, running_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -12,8 +12,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streams.bench.broker import free_port
-from tests.edges import (
+from tests.support.edges import (
     EXAMPLES,
     MLLP_SEND,
     assert_cds_response,
@@ -22,8 +21,9 @@ from tests.edges import (
     medication_request,
     post_json,
 )
-from tests.kafka_helpers import consume
-from tests.processes import Process, WorkerEnv, running_worker, wait_until_ready
+from tests.support.kafka import consume
+from tests.support.ports import free_port
+from tests.support.processes import Process, WorkerEnv, running_worker, wait_until_ready
 
 pytestmark = pytest.mark.integration
 

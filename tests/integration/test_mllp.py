@@ -17,11 +17,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from streams.bench.broker import free_port
 from streams.edges.mllp import Listener
 from streams.settings import Settings, load_settings
-from tests.edges import EB_CR, SB, example_messages, frame
-from tests.kafka_helpers import consume
+from tests.support.edges import EB_CR, SB, example_messages, frame
+from tests.support.kafka import consume
+from tests.support.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from streams.bench.broker import free_port
 from streams.edges.mllp import Listener
 from streams.settings import load_settings
-from tests.edges import EB_CR, frame
 from tests.integration.test_broker_outage import Broker, private_broker  # noqa: F401 - the fixture
-from tests.kafka_helpers import consume
+from tests.support.edges import EB_CR, frame
+from tests.support.kafka import consume
+from tests.support.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -8,7 +8,7 @@ from alerts.cds import ORDER_SIGN, DraftOrder, discovery, order_cards, patient_v
 from alerts.codes import load_code_mapping
 from alerts.patient_view import PatientView, describe
 from alerts.rulesfile import RulesConfig
-from tests.edges import assert_cds_response
+from tests.support.edges import assert_cds_response
 
 from .conftest import PATIENT, Hours, MakeAdt, MakeLab, MakeOrder, MakeRun
 

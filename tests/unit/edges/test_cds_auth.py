@@ -11,7 +11,7 @@ import pytest
 from joserfc.jwk import ECKey
 
 from streams.edges.cds_auth import AuthError, JwtVerifier
-from tests.edges import Ehr
+from tests.support.edges import Ehr
 
 ISS = Ehr.ISS
 AUD = "http://127.0.0.1:6066/cds-services/lytewatch-order-sign"

@@ -6,7 +6,7 @@ import hl7
 import pytest
 
 from streams.edges.hl7_ack import AckCode, ErrorCode, Rejected, Routed, build_ack, route
-from tests.edges import example_messages
+from tests.support.edges import example_messages
 
 ORU = (
     b"MSH|^~\\&|LAB|HOSP|LW|HOSP|20260301100000||ORU^R01^ORU_R01|C123|P|2.5.1\r"

@@ -18,7 +18,7 @@ from fhir.resources.R4B.medicationrequest import MedicationRequest
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, RSAKey
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 MLLP_SEND = Path(sys.executable).parent / "mllp_send"
 EXAMPLES = REPO / "docs" / "examples" / "hl7"
 SB, EB_CR = b"\x0b", b"\x1c\r"
@@ -81,6 +81,7 @@ def example_messages() -> list[bytes]:
         for chunk in path.read_bytes().replace(b"\r\n", b"\n").split(b"\nMSH|"):
             body = chunk if chunk.startswith(b"MSH|") else b"MSH|" + chunk
             messages.append(body.strip().replace(b"\n", b"\r"))
+    assert messages, f"no HL7 example messages in {EXAMPLES}"
     return messages
 
 
