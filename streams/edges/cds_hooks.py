@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import orjson
+from faust.types.web import ResourceOptions
 from faust.web import Request, Response, View
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -32,6 +33,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _FETCH_TIMEOUT = aiohttp.ClientTimeout(total=5.0)
+# CDS Hooks services answer browsers too (SMART-launched EHR front ends, the CDS Hooks sandbox): CORS for
+# any origin, without cookies; the JWT travels in the Authorization header.
+_CORS = {
+    "*": ResourceOptions(
+        allow_credentials=False,
+        allow_headers=("Authorization", "Content-Type"),
+        allow_methods=("GET", "POST"),
+        max_age=3600,
+    )
+}
 
 
 class BadRequest(Exception):
@@ -167,12 +178,12 @@ def register_cds_pages(rt: Runtime) -> None:
     service = CdsHooks(rt)
     metrics = rt.metrics
 
-    @rt.app.page("/cds-services")
+    @rt.app.page("/cds-services", cors_options=_CORS)
     class Discovery(View):
         async def get(self, request: Request) -> Response:
             return self.json(discovery())
 
-    @rt.app.page("/cds-services/{service_id}")
+    @rt.app.page("/cds-services/{service_id}", cors_options=_CORS)
     class Hook(View):
         async def post(self, request: Request, service_id: str) -> Response:
             if service_id not in SERVICES:
@@ -196,7 +207,7 @@ def register_cds_pages(rt: Runtime) -> None:
             body = {"cards": [c.model_dump(mode="json", by_alias=True, exclude_none=True) for c in cards]}
             return self.json(body)
 
-    @rt.app.page("/cds-services/{service_id}/feedback")
+    @rt.app.page("/cds-services/{service_id}/feedback", cors_options=_CORS)
     class Feedback(View):
         async def post(self, request: Request, service_id: str) -> Response:
             if service_id not in SERVICES:

@@ -282,6 +282,25 @@ def test_feedback_is_stored_on_its_topic_and_counted(worker: Worker) -> None:
     assert 'lytewatch_cds_requests_total{outcome="cards",service="lytewatch-order-sign"}' in metrics.decode()
 
 
+def test_browsers_may_call_the_services_cors(worker: Worker) -> None:
+    import urllib.request
+
+    preflight = urllib.request.Request(
+        worker.service("lytewatch-order-sign"),
+        method="OPTIONS",
+        headers={
+            "Origin": "https://sandbox.cds-hooks.org",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type",
+        },
+    )
+    with urllib.request.urlopen(preflight, timeout=10) as response:
+        allowed = response.headers
+    assert allowed["Access-Control-Allow-Origin"] in ("*", "https://sandbox.cds-hooks.org")
+    assert "POST" in allowed["Access-Control-Allow-Methods"]
+    assert "AUTHORIZATION" in allowed["Access-Control-Allow-Headers"].upper()
+
+
 def test_the_state_api_needs_the_token_and_names_the_values(worker: Worker) -> None:
     assert state(worker, "P-LOW", token=None)[0] == 401
     assert state(worker, "P-LOW", token="wrong")[0] == 401
