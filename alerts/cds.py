@@ -124,11 +124,12 @@ class DraftOrder:
     authored_at: datetime | None = None
 
 
-def discovery() -> dict[str, Any]:
-    """The body of GET /cds-services."""
+def discovery(*, prefetch_patient: bool = False) -> dict[str, Any]:
+    """The body of GET /cds-services; with `prefetch_patient` each service asks for the Patient resource."""
+    prefetch = {"prefetch": {"patient": "Patient/{{context.patientId}}"}} if prefetch_patient else {}
     return {
         "services": [
-            {"hook": hook, "title": title, "description": description, "id": service_id}
+            {"hook": hook, "title": title, "description": description, "id": service_id, **prefetch}
             for service_id, (hook, title, description) in SERVICES.items()
         ]
     }

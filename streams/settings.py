@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     # The base URL the EHR calls (the JWT `aud` is <this>/cds-services/<id>); default http://web_host:web_port.
     cds_public_url: str | None = None
     cds_allow_unauthenticated: bool = False
+    # When the EHR's FHIR Patient ids are not the MRN our HL7 feeds key patients by: the identifier system
+    # of that MRN, read from the prefetched Patient (discovery then asks for it).
+    cds_patient_identifier_system: str | None = None
     # Bearer token of GET /patients/{id}/state, which workers also use to ask each other.
     state_token: SecretStr | None = None
 

@@ -59,6 +59,7 @@ class HookRequest(_Lenient):
     hook: str
     hook_instance: str = Field(alias="hookInstance")
     context: dict[str, Any]
+    prefetch: dict[str, Any] | None = None
 
 
 class FeedbackItem(_Lenient):
@@ -75,6 +76,26 @@ def _problem(exc: ValidationError) -> str:
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "body"
     return f"{where}: {first['msg']}"
+
+
+def patient_key(hook: HookRequest, identifier_system: str | None) -> str:
+    """The patient id lytewatch keys by: context.patientId, or the prefetched Patient's MRN of `system`."""
+    patient_id = hook.context.get("patientId")
+    if not isinstance(patient_id, str) or not patient_id:
+        raise BadRequest("context.patientId is required")
+    if identifier_system is None:
+        return patient_id
+    patient = (hook.prefetch or {}).get("patient")
+    if not isinstance(patient, dict) or patient.get("resourceType") != "Patient":
+        raise BadRequest("prefetch.patient (Patient/{{context.patientId}}) is required to find the MRN")
+    if patient.get("id") not in (None, patient_id):
+        raise BadRequest("prefetch.patient is not the Patient of context.patientId")
+    for identifier in patient.get("identifier") or []:
+        if isinstance(identifier, dict) and identifier.get("system") == identifier_system:
+            value = identifier.get("value")
+            if isinstance(value, str) and value:
+                return value
+    raise BadRequest(f"prefetch.patient has no identifier of system {identifier_system}")
 
 
 def draft_orders(rt: Runtime, context: dict[str, Any], service: str) -> list[DraftOrder]:
@@ -140,9 +161,7 @@ class CdsHooks:
         expected = SERVICES[service][0]
         if hook.hook != expected:
             raise BadRequest(f"hook {hook.hook!r} sent to the {expected} service {service}")
-        patient_id = hook.context.get("patientId")
-        if not isinstance(patient_id, str) or not patient_id:
-            raise BadRequest("context.patientId is required")
+        patient_id = patient_key(hook, self.rt.settings.cds_patient_identifier_system)
         drafts = draft_orders(self.rt, hook.context, service) if service != PATIENT_VIEW else []
         view, _ = await patient_view(self.rt, patient_id)
         rules = self.rt.rules
@@ -177,11 +196,12 @@ def register_cds_pages(rt: Runtime) -> None:
     register_state_page(rt)
     service = CdsHooks(rt)
     metrics = rt.metrics
+    identifier_system = rt.settings.cds_patient_identifier_system
 
     @rt.app.page("/cds-services", cors_options=_CORS)
     class Discovery(View):
         async def get(self, request: Request) -> Response:
-            return self.json(discovery())
+            return self.json(discovery(prefetch_patient=identifier_system is not None))
 
     @rt.app.page("/cds-services/{service_id}", cors_options=_CORS)
     class Hook(View):
