@@ -9,6 +9,7 @@ import faust
 from alerts.codes import load_code_mapping
 from alerts.rulesfile import load_rules
 from streams import __version__
+from streams.edges.cds_hooks import register_cds_pages
 from streams.kafka import ssl_context
 from streams.logs import logging_config
 from streams.metrics import Metrics
@@ -105,4 +106,5 @@ def create_app(
     )
     register_agents(runtime)
     register_pages(runtime)
+    register_cds_pages(runtime)
     return runtime
