@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from streams.bench.broker import free_port
-from tests.processes import REPO, Process, WorkerEnv, wait_until_ready
+from tests.support.ports import free_port
+from tests.support.processes import REPO, Process, WorkerEnv, wait_until_ready
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = REPO / "test-artifacts"

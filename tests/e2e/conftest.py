@@ -12,7 +12,7 @@ from playwright.sync_api import Browser
 
 from tests.e2e.browser_support import env_factory, launch_browser
 from tests.e2e.dashboard_support import create_dashboard_topics
-from tests.processes import WorkerEnv
+from tests.support.processes import WorkerEnv
 
 
 @pytest_asyncio.fixture

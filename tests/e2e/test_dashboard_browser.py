@@ -16,8 +16,8 @@ from playwright.sync_api import Browser, expect
 
 from tests.e2e.browser_support import ARTIFACTS, card, dashboard_url, in_thread, sign_in, start_dashboard
 from tests.e2e.dashboard_support import alert_event, produce_alerts
-from tests.kafka_helpers import consume, create_topics, produce
-from tests.processes import LYTEWATCH, REPO, WorkerEnv, running_worker
+from tests.support.kafka import consume, create_topics, produce
+from tests.support.processes import LYTEWATCH, REPO, WorkerEnv, running_worker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 

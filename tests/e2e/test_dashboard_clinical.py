@@ -15,7 +15,6 @@ import orjson
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from streams.bench.broker import free_port
 from tests.e2e.browser_support import (
     ARTIFACTS,
     TOKEN,
@@ -26,8 +25,9 @@ from tests.e2e.browser_support import (
     start_dashboard,
 )
 from tests.e2e.dashboard_support import alert_event, produce_alerts
-from tests.kafka_helpers import create_topics, produce
-from tests.processes import LYTEWATCH, REPO, Process, WorkerEnv, http_get, running_worker
+from tests.support.kafka import create_topics, produce
+from tests.support.ports import free_port
+from tests.support.processes import LYTEWATCH, REPO, Process, WorkerEnv, http_get, running_worker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.bench.broker import free_port
-from tests.processes import WorkerEnv, http_get
+from tests.support.ports import free_port
+from tests.support.processes import WorkerEnv, http_get
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
