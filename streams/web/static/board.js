@@ -96,13 +96,16 @@ function alertCard(alert, ctx, showWhere) {
     });
     card.append(el("div", "meds", `On ${text.join("; ")}`));
   }
-  for (const order of orders) {
-    const kind = order.classes.find((c) => c === "potassium_replacement" || c === "magnesium_replacement");
-    if (!kind || order.end) continue;
-    const given = detail(order);
-    const line = el("div", "replacement", `${CLASS_LABEL[kind]}: ${order.display}${given ? ` (${given})` : ""} since ${fmtTime(order.start)}`);
-    line.dataset.orderId = order.order_id;
-    card.append(line);
+  // The two latest running replacement orders of each kind; the patient page lists them all.
+  for (const kind of ["potassium_replacement", "magnesium_replacement"]) {
+    const running = orders.filter((o) => o.classes.includes(kind) && !o.end);
+    for (const order of running.slice(-2)) {
+      const given = detail(order);
+      const line = el("div", "replacement", `${CLASS_LABEL[kind]}: ${order.display}${given ? ` (${given})` : ""} since ${fmtTime(order.start)}`);
+      line.dataset.orderId = order.order_id;
+      card.append(line);
+    }
+    if (running.length > 2) card.append(el("div", "replacement", `and ${running.length - 2} more ${CLASS_LABEL[kind]} orders`));
   }
   if (alert.evidence.refractory) {
     card.append(el("div", "refractory-note", "K stays low despite potassium replacement: replete magnesium."));
