@@ -32,6 +32,7 @@ from streams.worker.ingest import ingest_message
 from streams.worker.runtime import Runtime
 from streams.worker.stored import StoredPatient, decode_stored, encode_stored, step
 from streams.worker.tally import BatchTally
+from streams.worker.watch import Watch
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ def register_agents(runtime: Runtime) -> None:
     guard = GapGuard(runtime.settings, runtime.app.consumer)
     guards.append(guard)
     runtime.app.agent(runtime.patient_events, name="lytewatch.engine")(_engine_agent(runtime, guard))
+    for agent in runtime.app.agents.values():
+        _watch_crashes(agent, runtime.watch)
 
     @runtime.app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(app: Any, assigned: Any, **kwargs: Any) -> None:
@@ -56,6 +59,19 @@ def register_agents(runtime: Runtime) -> None:
             each.forget(assigned)
 
     register_timers(runtime)
+
+
+def _watch_crashes(agent: Any, watch: Watch) -> None:
+    """Remember when faust restarts a crashed agent, for /readyz; faust's own handler still runs after."""
+    original = agent._on_error
+
+    async def on_error(failed: Any, exc: BaseException) -> None:
+        watch.agent_crashed(failed.name)
+        log.error("agent %s crashed (%s); faust restarts it", failed.name, type(exc).__name__)
+        if original is not None:
+            await original(failed, exc)
+
+    agent._on_error = on_error
 
 
 def _origin(record: Record) -> Origin:
@@ -126,7 +142,9 @@ def _ingest_agent(runtime: Runtime, kind: InputKind, guard: GapGuard) -> Any:
         now = datetime.now(UTC)
         delivery = _delivery(runtime)
         tally = BatchTally()
+        offsets: list[tuple[str, int, int]] = []
         async for record, _ in _records(batch, guard):
+            offsets.append((record.topic, record.partition, record.offset))
             origin = _origin(record)
             try:
                 outcome = ingest_message(
@@ -148,6 +166,7 @@ def _ingest_agent(runtime: Runtime, kind: InputKind, guard: GapGuard) -> Any:
         # The batch is done only when the broker has what it produced; until then nothing is acknowledged.
         await delivery.confirm()
         tally.publish(metrics)
+        runtime.watch.batch_done("ingest", offsets)
 
     async def ingest(stream: Any) -> None:
         async for batch in stream.take_events(BATCH_MAX, within=BATCH_WINDOW_S):
@@ -186,8 +205,10 @@ def _engine_agent(runtime: Runtime, guard: GapGuard) -> Any:
         causes: dict[bytes, Any] = {}
         published: list[tuple[Any, PatientEnvelope, bytes]] = []
         arrivals: list[float] = []
+        offsets: list[tuple[str, int, int]] = []
         async for record, event in _records(batch, guard):
             arrivals.append(record.time_in)
+            offsets.append((record.topic, record.partition, record.offset))
             try:
                 decoded = decode_envelope(record.value)
             except ValidationError as exc:
@@ -233,6 +254,7 @@ def _engine_agent(runtime: Runtime, guard: GapGuard) -> Any:
         for arrived in arrivals:
             metrics.observe_processing(done - arrived)
         _record_alerts(runtime, published)
+        runtime.watch.batch_done("engine", offsets, done)
 
     async def engine(stream: Any) -> None:
         async for batch in stream.take_events(BATCH_MAX, within=BATCH_WINDOW_S):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import faust
@@ -12,6 +12,7 @@ from alerts.codes import CodeMapping
 from alerts.rulesfile import RulesConfig
 from streams.metrics import Metrics
 from streams.settings import Settings
+from streams.worker.watch import Watch
 
 
 @dataclass(slots=True)
@@ -28,6 +29,7 @@ class Runtime:
     alerts: faust.TopicT
     deadletter: faust.TopicT
     patients: TableT[bytes, bytes]
+    watch: Watch = field(default_factory=Watch)
 
     @property
     def recovery(self) -> Any:
