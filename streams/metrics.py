@@ -33,6 +33,25 @@ _DEADLETTER_REASONS: Final = frozenset(r.value for r in DeadLetterReason)
 #: accounts for every input message); `ingest_partial`: the rejected part of a message that was otherwise
 #: used; `engine`: a patient event the engine failed on (its input message was counted as used).
 DEADLETTER_STAGES: Final = ("ingest", "ingest_partial", "engine")
+#: MLLP edge: message types (MSH-9) the listener takes, "not_hl7", "other"; ACK codes; framing faults.
+MLLP_MESSAGE_TYPES: Final = (
+    "ORU^R01",
+    "RDE^O11",
+    "RDE^O01",
+    "ADT^A01",
+    "ADT^A02",
+    "ADT^A03",
+    "ADT^A08",
+    "not_hl7",
+    OTHER,
+)
+MLLP_ACK_CODES: Final = ("AA", "AE", "AR")
+MLLP_FRAME_ERRORS: Final = ("garbage", "unterminated", "too_large")
+#: CDS Hooks edge: services, request outcomes, card indicators, feedback outcomes.
+CDS_SERVICES: Final = ("lytewatch-patient-view", "lytewatch-order-sign", "lytewatch-order-select")
+CDS_OUTCOMES: Final = ("cards", "no_cards", "bad_request", "unauthorized", "unavailable")
+CDS_INDICATORS: Final = ("info", "warning", "critical")
+CDS_FEEDBACK: Final = ("accepted", "overridden")
 
 
 def _closed(value: str, allowed: Iterable[str]) -> str:
@@ -129,6 +148,18 @@ class Metrics:
             ["topic"],
             registry=r,
         )
+        self.order_enforced = Counter(
+            "lytewatch_order_enforced",
+            "Input records applied while another input partition of their group had not delivered within "
+            "LYTEWATCH_MAX_TASK_IDLE_MS: record-timestamp order across topics not guaranteed for them",
+            registry=r,
+        )
+        self.rekeyed = Counter(
+            "lytewatch_rekeyed_events",
+            "Events that went through the internal patient-events topic (input not keyed by its patient)",
+            ["topic"],
+            registry=r,
+        )
         self.build_info = Gauge(
             "lytewatch_build_info",
             "Always 1; the labels carry the software version and the clinical rules version",
@@ -142,8 +173,56 @@ class Metrics:
             registry=r,
         )
         self.delivery = self.notifications
+        self._declare_edges(r)
         self._recovery_started: float | None = None
         self._prime_label_free_series()
+
+    def _declare_edges(self, r: CollectorRegistry) -> None:
+        self.mllp_connections = Counter(
+            "lytewatch_mllp_connections", "MLLP connections accepted by the listener", registry=r
+        )
+        self.mllp_open_connections = Gauge(
+            "lytewatch_mllp_open_connections", "MLLP connections open now", registry=r
+        )
+        self.mllp_messages = Counter(
+            "lytewatch_mllp_messages",
+            "HL7 messages received over MLLP, by message type (MSH-9) and the ACK code answered",
+            ["message_type", "ack_code"],
+            registry=r,
+        )
+        self.mllp_bytes = Counter(
+            "lytewatch_mllp_received_bytes", "Bytes of HL7 messages received", registry=r
+        )
+        self.mllp_frame_errors = Counter(
+            "lytewatch_mllp_frame_errors",
+            "MLLP framing faults: bytes outside frames, messages without an end block, over the size limit",
+            ["kind"],
+            registry=r,
+        )
+        self.mllp_write_latency = Histogram(
+            "lytewatch_mllp_write_latency_seconds",
+            "Received message -> the broker confirmed its write (acks=all), i.e. the delay before ACK AA",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.cds_requests = Counter(
+            "lytewatch_cds_requests",
+            "CDS Hooks calls by service and outcome: cards, no_cards, bad_request, unauthorized, unavailable",
+            ["service", "outcome"],
+            registry=r,
+        )
+        self.cds_cards = Counter(
+            "lytewatch_cds_cards",
+            "CDS Hooks cards returned, by service and indicator",
+            ["service", "indicator"],
+            registry=r,
+        )
+        self.cds_feedback = Counter(
+            "lytewatch_cds_feedback",
+            "CDS Hooks card feedback from clinicians, by service and outcome (accepted, overridden)",
+            ["service", "outcome"],
+            registry=r,
+        )
 
     # --- set-up -------------------------------------------------------------------------------------
 
@@ -163,6 +242,7 @@ class Metrics:
             for fmt in INPUT_FORMATS:
                 self.input_messages.labels(topic=topic, format=fmt)
             self.ignored.labels(topic=topic)
+            self.rekeyed.labels(topic=topic)
             self.input_used.labels(topic=topic)
             for stage in DEADLETTER_STAGES:
                 for reason in DeadLetterReason:
@@ -282,6 +362,62 @@ class Metrics:
             receiver_type=_closed(receiver_type, RECEIVER_TYPES),
             outcome=_closed(outcome, DELIVERY_OUTCOMES),
         ).inc()
+
+    # --- edges: MLLP in, CDS Hooks out ----------------------------------------------------------------
+
+    def prime_mllp(self) -> None:
+        """Create the zero series of the MLLP listener."""
+        for message_type in MLLP_MESSAGE_TYPES:
+            for code in MLLP_ACK_CODES:
+                self.mllp_messages.labels(message_type=message_type, ack_code=code)
+        for kind in MLLP_FRAME_ERRORS:
+            self.mllp_frame_errors.labels(kind=kind)
+
+    def prime_cds(self) -> None:
+        """Create the zero series of the CDS Hooks service."""
+        for service in CDS_SERVICES:
+            for outcome in CDS_OUTCOMES:
+                self.cds_requests.labels(service=service, outcome=outcome)
+            for indicator in CDS_INDICATORS:
+                self.cds_cards.labels(service=service, indicator=indicator)
+            for feedback in CDS_FEEDBACK:
+                self.cds_feedback.labels(service=service, outcome=feedback)
+
+    def mllp_connection(self, *, opened: bool) -> None:
+        if opened:
+            self.mllp_connections.inc()
+            self.mllp_open_connections.inc()
+        else:
+            self.mllp_open_connections.dec()
+
+    def count_mllp_message(self, message_type: str, ack_code: str) -> None:
+        self.mllp_messages.labels(
+            message_type=_closed(message_type, MLLP_MESSAGE_TYPES), ack_code=_closed(ack_code, MLLP_ACK_CODES)
+        ).inc()
+
+    def count_mllp_bytes(self, n: int) -> None:
+        self.mllp_bytes.inc(n)
+
+    def count_mllp_frame_error(self, kind: str) -> None:
+        self.mllp_frame_errors.labels(kind=_closed(kind, MLLP_FRAME_ERRORS)).inc()
+
+    def observe_mllp_write(self, seconds: float) -> None:
+        self.mllp_write_latency.observe(seconds)
+
+    def count_cds_request(self, service: str, outcome: str) -> None:
+        self.cds_requests.labels(
+            service=_closed(service, CDS_SERVICES), outcome=_closed(outcome, CDS_OUTCOMES)
+        ).inc()
+
+    def count_cds_card(self, service: str, indicator: str) -> None:
+        self.cds_cards.labels(
+            service=_closed(service, CDS_SERVICES), indicator=_closed(indicator, CDS_INDICATORS)
+        ).inc()
+
+    def count_cds_feedback(self, service: str, outcome: str, n: int = 1) -> None:
+        self.cds_feedback.labels(
+            service=_closed(service, CDS_SERVICES), outcome=_closed(outcome, CDS_FEEDBACK)
+        ).inc(n)
 
     # --- exposition ---------------------------------------------------------------------------------
 

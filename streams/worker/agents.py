@@ -1,4 +1,4 @@
-"""The agents: ingest (decode -> patient-events) and engine (patient-events -> core -> alerts); data only.
+"""The re-key path's agents: ingest (decode -> patient-events) and engine (patient-events -> core -> alerts).
 
 Both take events in small batches: per-message sends and awaits dominate faust's cost, and a batch shares one
 producer flush and, for the engine, one wait for the broker to confirm the alerts. A gap guard hands them
@@ -27,7 +27,6 @@ from streams.worker.delivery import BatchDelivery
 from streams.worker.envelope import DropRecord, Origin, PatientEnvelope, decode_envelope, encode_envelope
 from streams.worker.failstop import stop_without_commit
 from streams.worker.gaps import GapGuard, Record, record_of
-from streams.worker.housekeeping import register_timers
 from streams.worker.ingest import ingest_message
 from streams.worker.runtime import Runtime
 from streams.worker.stored import StoredPatient, decode_stored, encode_stored, step
@@ -39,26 +38,6 @@ log = logging.getLogger(__name__)
 BATCH_MAX = 500
 # How long a partly filled batch may wait for more events: the latency a batch can add at low traffic.
 BATCH_WINDOW_S = 0.005
-
-
-def register_agents(runtime: Runtime) -> None:
-    guards: list[GapGuard] = []
-    for kind, topic in runtime.inputs.items():
-        guard = GapGuard(runtime.settings, runtime.app.consumer)
-        guards.append(guard)
-        runtime.app.agent(topic, name=f"lytewatch.ingest.{kind}")(_ingest_agent(runtime, kind, guard))  # type: ignore[arg-type]
-    guard = GapGuard(runtime.settings, runtime.app.consumer)
-    guards.append(guard)
-    runtime.app.agent(runtime.patient_events, name="lytewatch.engine")(_engine_agent(runtime, guard))
-    for agent in runtime.app.agents.values():
-        _watch_crashes(agent, runtime.watch)
-
-    @runtime.app.on_partitions_assigned.connect  # type: ignore[arg-type]
-    async def on_assigned(app: Any, assigned: Any, **kwargs: Any) -> None:
-        for each in guards:
-            each.forget(assigned)
-
-    register_timers(runtime)
 
 
 def _watch_crashes(agent: Any, watch: Watch) -> None:

@@ -100,7 +100,8 @@ class Housekeeping:
             # For /readyz, what each stage has not processed yet: commits can lag behind processing (faust
             # commits only after a producer flush), and a stage that finished its work is not stuck.
             done = max(committed, watch.processed.get((tp.topic, tp.partition), 0))
-            waiting["ingest" if tp.topic in inputs else "engine"] += max(end - done, 0)
+            stage = "ingest" if tp.topic in inputs and not self.runtime.engine_path.one_hop else "engine"
+            waiting[stage] += max(end - done, 0)
         for stage, n in waiting.items():
             watch.set_lag(stage, n)
 
