@@ -159,11 +159,13 @@ class OneHopEngine:
         unacked = app.consumer.unacked
         for event in events:
             message = event.message
+            # Buffered is not yet being processed: faust must not wait for it in a rebalance or shutdown.
+            # Also (first) for a record dropped below: left in `unacked`, it made the rebalance that
+            # dropped it wait for its acknowledgement forever (tests/integration/test_failover.py).
+            unacked.discard(message)
             if not app.flow_control.is_active() or message.generation_id != app.consumer_generation_id:
                 # Delivered before a rebalance: the group re-delivers it from the last commit.
                 continue
-            # Buffered is not yet being processed: faust must not wait for it in a rebalance or shutdown.
-            unacked.discard(message)
             missing, done = await self.guard.read_missing(message)
             group = self.group(message.partition)
             for n, record in enumerate(missing):
