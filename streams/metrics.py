@@ -138,6 +138,18 @@ class Metrics:
             ["topic"],
             registry=r,
         )
+        self.order_enforced = Counter(
+            "lytewatch_order_enforced",
+            "Input records applied while another input partition of their group had not delivered within "
+            "LYTEWATCH_MAX_TASK_IDLE_MS: record-timestamp order across topics not guaranteed for them",
+            registry=r,
+        )
+        self.rekeyed = Counter(
+            "lytewatch_rekeyed_events",
+            "Events that went through the internal patient-events topic (input not keyed by its patient)",
+            ["topic"],
+            registry=r,
+        )
         self.build_info = Gauge(
             "lytewatch_build_info",
             "Always 1; the labels carry the software version and the clinical rules version",
@@ -220,6 +232,7 @@ class Metrics:
             for fmt in INPUT_FORMATS:
                 self.input_messages.labels(topic=topic, format=fmt)
             self.ignored.labels(topic=topic)
+            self.rekeyed.labels(topic=topic)
             for reason in DeadLetterReason:
                 self.deadletters.labels(topic=topic, reason=reason.value)
 

@@ -38,14 +38,24 @@ BATCH_WINDOW_S = 0.005
 
 
 def register_agents(runtime: Runtime) -> None:
+    """The one-hop engine (streams.worker.onehop) when the inputs are co-partitioned with the table, else
+    the re-key path: one ingest agent per input topic and the engine on patient-events."""
     guards: list[GapGuard] = []
-    for kind, topic in runtime.inputs.items():
+    if runtime.engine_path.one_hop:
+        # Imported here: onehop builds on this module's helpers.
+        from streams.worker.onehop import register_one_hop
+
         guard = GapGuard(runtime.settings, runtime.app.consumer)
         guards.append(guard)
-        runtime.app.agent(topic, name=f"lytewatch.ingest.{kind}")(_ingest_agent(runtime, kind, guard))  # type: ignore[arg-type]
-    guard = GapGuard(runtime.settings, runtime.app.consumer)
-    guards.append(guard)
-    runtime.app.agent(runtime.patient_events, name="lytewatch.engine")(_engine_agent(runtime, guard))
+        register_one_hop(runtime, guard)
+    else:
+        for kind, topic in runtime.inputs.items():
+            guard = GapGuard(runtime.settings, runtime.app.consumer)
+            guards.append(guard)
+            runtime.app.agent(topic, name=f"lytewatch.ingest.{kind}")(_ingest_agent(runtime, kind, guard))  # type: ignore[arg-type]
+        guard = GapGuard(runtime.settings, runtime.app.consumer)
+        guards.append(guard)
+        runtime.app.agent(runtime.patient_events, name="lytewatch.engine")(_engine_agent(runtime, guard))
 
     @runtime.app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(app: Any, assigned: Any, **kwargs: Any) -> None:
