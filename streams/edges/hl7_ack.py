@@ -25,6 +25,7 @@ ACCEPTED: dict[tuple[str, str], str] = {
 #: Label values of the message-type metric: the accepted types, then these two.
 NOT_HL7 = "not_hl7"
 OTHER_TYPE = "other"
+MESSAGE_TYPE_LABELS = (*(f"{t}^{e}" for t, e in ACCEPTED), NOT_HL7, OTHER_TYPE)
 
 # Used for the ACK of something that has no usable MSH of its own.
 _FALLBACK_MSH = "MSH|^~\\&|||||||^||P|2.5"

@@ -16,7 +16,7 @@ from hl7.mllp import HL7StreamWriter
 from hl7.mllp.streams import HL7StreamProtocol
 from prometheus_client.aiohttp import make_aiohttp_handler
 
-from streams.edges.hl7_ack import AckCode, ErrorCode, Rejected, build_ack, route
+from streams.edges.hl7_ack import MESSAGE_TYPE_LABELS, AckCode, ErrorCode, Rejected, build_ack, route
 from streams.edges.mllp_frames import FrameReader, FrameTooLarge
 from streams.kafka import client_options
 from streams.metrics import Metrics
@@ -34,7 +34,7 @@ class Listener:
     def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics()
-        self.metrics.prime_mllp()
+        self.metrics.prime_mllp(MESSAGE_TYPE_LABELS)
         self.topics = {kind: name for kind, name in settings.input_topics.items() if kind != "acks"}
         self._producer: AIOKafkaProducer | None = None
         self._connector: asyncio.Task[None] | None = None
