@@ -30,6 +30,10 @@ INPUT_FORMATS: Final = ("json", "hl7v2", "fhir", "unknown")
 RECEIVER_TYPES: Final = ("webhook", "email", "pager", "chat")
 DELIVERY_OUTCOMES: Final = ("delivered", "retried", "failed", "suppressed")
 _DEADLETTER_REASONS: Final = frozenset(r.value for r in DeadLetterReason)
+#: Where a dead letter was written. `ingest`: an input message dead-lettered whole (with used and ignored it
+#: accounts for every input message); `ingest_partial`: the rejected part of a message that was otherwise
+#: used; `engine`: a patient event the engine failed on (its input message was counted as used).
+DEADLETTER_STAGES: Final = ("ingest", "ingest_partial", "engine")
 #: MLLP edge: ACK codes and framing faults (message types come from the listener, see prime_mllp).
 MLLP_ACK_CODES: Final = ("AA", "AE", "AR")
 MLLP_FRAME_ERRORS: Final = ("garbage", "unterminated", "too_large")
@@ -66,10 +70,16 @@ class Metrics:
             ["topic"],
             registry=r,
         )
+        self.input_used = Counter(
+            "lytewatch_input_used",
+            "Input messages that gave the engine at least one event (partly bad ones included)",
+            ["topic"],
+            registry=r,
+        )
         self.deadletters = Counter(
             "lytewatch_deadletter",
-            "Input messages sent to the dead-letter topic, by machine-readable reason",
-            ["topic", "reason"],
+            "Dead letters written, by input topic, stage (ingest, ingest_partial, engine) and reason",
+            ["topic", "stage", "reason"],
             registry=r,
         )
         self.alert_transitions = Counter(
@@ -224,8 +234,10 @@ class Metrics:
                 self.input_messages.labels(topic=topic, format=fmt)
             self.ignored.labels(topic=topic)
             self.rekeyed.labels(topic=topic)
-            for reason in DeadLetterReason:
-                self.deadletters.labels(topic=topic, reason=reason.value)
+            self.input_used.labels(topic=topic)
+            for stage in DEADLETTER_STAGES:
+                for reason in DeadLetterReason:
+                    self.deadletters.labels(topic=topic, stage=stage, reason=reason.value)
 
     def prime_notifier(self) -> None:
         """Create the zero series of the notifier's delivery counter."""
@@ -256,10 +268,18 @@ class Metrics:
         """`n` input messages were irrelevant (not a watched test or drug) and were dropped on purpose."""
         self.ignored.labels(topic=topic).inc(n)
 
-    def count_deadletter(self, topic: str, reason: DeadLetterReason | str) -> None:
-        """One input message went to the dead-letter topic for `reason`."""
+    def count_used(self, topic: str, n: int = 1) -> None:
+        """`n` input messages gave the engine at least one event."""
+        self.input_used.labels(topic=topic).inc(n)
+
+    def count_deadletter(
+        self, topic: str, reason: DeadLetterReason | str, *, stage: str = "ingest", n: int = 1
+    ) -> None:
+        """`n` dead letters for `reason` at `stage` (see DEADLETTER_STAGES) of a message of `topic`."""
         value = reason.value if isinstance(reason, DeadLetterReason) else reason
-        self.deadletters.labels(topic=topic, reason=_closed(value, _DEADLETTER_REASONS)).inc()
+        self.deadletters.labels(
+            topic=topic, stage=_closed(stage, DEADLETTER_STAGES), reason=_closed(value, _DEADLETTER_REASONS)
+        ).inc(n)
 
     # --- alerts -------------------------------------------------------------------------------------
 

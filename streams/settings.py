@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     topic_patient_events: str = default_name("topic_patient_events")
     topic_notifier_deadletter: str = default_name("topic_notifier_deadletter")
     topic_notifier_log: str = default_name("topic_notifier_log")
+    # The producer's largest record; keep it at or below the broker's message.max.bytes (1,048,588 by
+    # default). Dead letters of larger messages keep only the part of the raw bytes that fits.
+    max_message_bytes: int = Field(1_000_000, ge=16_384, description="largest record lytewatch produces")
     topic_cds_feedback: str = default_name("topic_cds_feedback")
     input_retention_days: float = Field(7, gt=0)
     deadletter_retention_days: float = Field(30, gt=0)

@@ -15,10 +15,10 @@ from streams.logs import logging_config
 from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.worker import faust_fixes
-from streams.worker.agents import register_agents
 from streams.worker.copartition import NOT_CHECKED, PATIENT_TABLE, EnginePath
 from streams.worker.health import register_pages
 from streams.worker.runtime import Runtime
+from streams.worker.topology import register_agents
 
 
 def broker_credentials(settings: Settings) -> Any:
@@ -61,6 +61,7 @@ def create_app(
         # A few milliseconds of linger turn thousands of one-record produce requests into a few batches.
         producer_linger=0.002,
         producer_max_batch_size=262144,
+        producer_max_request_size=settings.max_message_bytes,
         consumer_auto_offset_reset="earliest",
         # A crashed worker's partitions move to the others after this long (faust's default is 60 s).
         broker_session_timeout=10.0,
