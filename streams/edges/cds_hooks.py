@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import orjson
+from aiokafka.errors import KafkaError
 from faust.types.web import ResourceOptions
 from faust.web import Request, Response, View
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -239,4 +240,8 @@ def register_cds_pages(rt: Runtime) -> None:
                 return self.json({"error": str(exc)}, status=401)
             except BadRequest as exc:
                 return self.json({"error": str(exc)}, status=400)
+            except (KafkaError, OSError) as exc:
+                # Not stored, so not acknowledged: the EHR may send it again.
+                log.warning("CDS feedback not stored (%s)", type(exc).__name__)
+                return self.json({"error": "feedback could not be stored; retry"}, status=503)
             return self.json({"stored": stored})
