@@ -31,12 +31,26 @@ from streams.worker.ingest import ingest_message
 from streams.worker.runtime import Runtime
 from streams.worker.stored import StoredPatient, decode_stored, encode_stored, step
 from streams.worker.tally import BatchTally
+from streams.worker.watch import Watch
 
 log = logging.getLogger(__name__)
 
 BATCH_MAX = 500
 # How long a partly filled batch may wait for more events: the latency a batch can add at low traffic.
 BATCH_WINDOW_S = 0.005
+
+
+def _watch_crashes(agent: Any, watch: Watch) -> None:
+    """Remember when faust restarts a crashed agent, for /readyz; faust's own handler still runs after."""
+    original = agent._on_error
+
+    async def on_error(failed: Any, exc: BaseException) -> None:
+        watch.agent_crashed(failed.name)
+        log.error("agent %s crashed (%s); faust restarts it", failed.name, type(exc).__name__)
+        if original is not None:
+            await original(failed, exc)
+
+    agent._on_error = on_error
 
 
 def _origin(record: Record) -> Origin:
@@ -107,7 +121,9 @@ def _ingest_agent(runtime: Runtime, kind: InputKind, guard: GapGuard) -> Any:
         now = datetime.now(UTC)
         delivery = _delivery(runtime)
         tally = BatchTally()
+        offsets: list[tuple[str, int, int]] = []
         async for record, _ in _records(batch, guard):
+            offsets.append((record.topic, record.partition, record.offset))
             origin = _origin(record)
             try:
                 outcome = ingest_message(
@@ -129,6 +145,7 @@ def _ingest_agent(runtime: Runtime, kind: InputKind, guard: GapGuard) -> Any:
         # The batch is done only when the broker has what it produced; until then nothing is acknowledged.
         await delivery.confirm()
         tally.publish(metrics)
+        runtime.watch.batch_done("ingest", offsets)
 
     async def ingest(stream: Any) -> None:
         async for batch in stream.take_events(BATCH_MAX, within=BATCH_WINDOW_S):
@@ -167,8 +184,10 @@ def _engine_agent(runtime: Runtime, guard: GapGuard) -> Any:
         causes: dict[bytes, Any] = {}
         published: list[tuple[Any, PatientEnvelope, bytes]] = []
         arrivals: list[float] = []
+        offsets: list[tuple[str, int, int]] = []
         async for record, event in _records(batch, guard):
             arrivals.append(record.time_in)
+            offsets.append((record.topic, record.partition, record.offset))
             try:
                 decoded = decode_envelope(record.value)
             except ValidationError as exc:
@@ -214,6 +233,7 @@ def _engine_agent(runtime: Runtime, guard: GapGuard) -> Any:
         for arrived in arrivals:
             metrics.observe_processing(done - arrived)
         _record_alerts(runtime, published)
+        runtime.watch.batch_done("engine", offsets, done)
 
     async def engine(stream: Any) -> None:
         async for batch in stream.take_events(BATCH_MAX, within=BATCH_WINDOW_S):

@@ -289,6 +289,9 @@ class OneHopEngine:
         for topic, n in batch.rekeyed.items():
             runtime.metrics.rekeyed.labels(topic=topic).inc(n)
         _record_alerts(runtime, batch.published)
+        runtime.watch.batch_done(
+            "engine", ((p.record.topic, p.record.partition, p.record.offset) for p in picked), done
+        )
 
     def _partition_of(self, key: bytes) -> int:
         """Kafka's default partitioner (murmur2) over the table's partitions, as producers key patients."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.worker.agents import _engine_agent, _ingest_agent
+from streams.worker.agents import _engine_agent, _ingest_agent, _watch_crashes
 from streams.worker.gaps import GapGuard
 from streams.worker.housekeeping import register_timers
 from streams.worker.onehop import register_one_hop
@@ -27,6 +27,9 @@ def register_agents(runtime: Runtime) -> None:
         guard = GapGuard(runtime.settings, runtime.app.consumer)
         guards.append(guard)
         runtime.app.agent(runtime.patient_events, name="lytewatch.engine")(_engine_agent(runtime, guard))
+
+    for agent in runtime.app.agents.values():
+        _watch_crashes(agent, runtime.watch)
 
     @runtime.app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(app: Any, assigned: Any, **kwargs: Any) -> None:
