@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     dashboard_port: int = Field(8080, ge=1, le=65535)
     dashboard_token: SecretStr | None = None
     dashboard_public_url: str = "http://127.0.0.1:8080"
+    dashboard_history_per_alert: int = Field(
+        100, ge=2, le=100_000, description="events kept per alert: the first and the latest"
+    )
 
     # --- notifier ---
     notifier_routes_file: Path | None = None

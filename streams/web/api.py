@@ -193,7 +193,8 @@ async def get_alert(request: web.Request) -> web.Response:
     if record is None:
         return _error(404, "not_found", "no such alert")
     history = [{"seq": h.seq, "event": h.event.model_dump(mode="json")} for h in record.history]
-    return _json({"alert": _view_json(record.view), "history": history})
+    detail = {"alert": _view_json(record.view), "history": history}
+    return _json(detail | {"history_omitted": record.history_omitted})
 
 
 async def acknowledge(request: web.Request) -> web.Response:

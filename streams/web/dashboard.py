@@ -209,7 +209,9 @@ class Dashboard:
         self.settings = settings
         # Microseconds since the epoch: sequence ids of an earlier run of the process are always lower,
         # so a browser reconnecting after a restart gets a snapshot, not someone else's replay.
-        self.state = DashboardState(book=AlertBook(first_seq=time.time_ns() // 1000, max_log=max_log))
+        history = settings.dashboard_history_per_alert
+        book = AlertBook(first_seq=time.time_ns() // 1000, max_log=max_log, max_history=history)
+        self.state = DashboardState(book=book)
         self._port = settings.dashboard_port if port is None else port
         self._keepalive = keepalive
         self._acks = AckProducer(settings)

@@ -107,6 +107,11 @@ def _schemas() -> dict[str, Any]:
                     "properties": {"seq": {"type": "integer"}, "event": _ref("AlertEvent")},
                 },
             },
+            "history_omitted": {
+                "type": "integer",
+                "description": "events dropped between the first and the latest kept "
+                "(LYTEWATCH_DASHBOARD_HISTORY_PER_ALERT)",
+            },
         },
     }
     schemas["AckAccepted"] = {

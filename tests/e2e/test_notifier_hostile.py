@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from alerts.text import first_unsafe
-from tests.e2e.notifier_support import Harness, MailBox, WebhookServer, eventually, hook, now_alert
+from tests.e2e.notifier_support import Harness, MailBox, WebhookServer, eventually, hook, kinds, now_alert
 from tests.kafka_helpers import produce
 from tests.unit.notifier.test_hostile_text import HOSTILE
 
@@ -131,3 +131,35 @@ async def test_records_that_are_not_alert_events_are_dead_lettered_and_paging_go
     ]
     assert all(recipients == [NURSE] for _, recipients, _ in box.messages)
     assert h.service.ready.is_set()
+
+
+async def test_an_ack_storm_is_one_acknowledge_per_receiver_and_severity(
+    start_notifier: Callable[[dict[str, Any]], Awaitable[Harness]], webhook: WebhookServer
+) -> None:
+    pager = {"name": "pd", "type": "pagerduty", "routing_key": "R", "url": webhook.url("/pd")}
+    h = await start_notifier(
+        {"receivers": [hook("hook", webhook), pager], "routes": [{"receivers": ["hook", "pd"]}]}
+    )
+    await h.send(now_alert("kmg-storm", severity="high"))
+    await eventually(lambda: len(webhook.answered) >= 1, "the trigger")
+    # What the engine emits for 500 acks alternating two names: 500 `acknowledged` revisions.
+    storm = [
+        now_alert("kmg-storm", 2 + i, event="acknowledged", severity="high", acknowledged_by=f"rn{i % 2}")
+        for i in range(500)
+    ]
+    await h.send(*storm)
+    await h.send(now_alert("kmg-storm", 502, event="escalated", severity="critical", acknowledged_by="rn1"))
+    await h.send(
+        now_alert("kmg-storm", 503, event="acknowledged", severity="critical", acknowledged_by="rn0"),
+        now_alert("kmg-storm", 504, event="resolved", severity="critical", reason="normalized"),
+    )
+    await eventually(lambda: any(k == "resolve" for _, _, k in kinds(webhook.on("/hook"))), "the resolve")
+    assert kinds(webhook.on("/hook")) == [
+        ("kmg-storm", 1, "trigger"),
+        ("kmg-storm", 2, "acknowledge"),
+        ("kmg-storm", 502, "severity"),
+        ("kmg-storm", 503, "acknowledge"),
+        ("kmg-storm", 504, "resolve"),
+    ]
+    # The route's second receiver is an escalation level; it was never paged, so it heard nothing.
+    assert webhook.on("/pd") == []
