@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 
 from alerts.models import AlertEvent
-from streams.notifier import NotifierService
+from streams.notifier.service import NotifierService
 from streams.settings import Settings
 from tests.kafka_helpers import consume, produce
 from tests.unit.notifier.alert_factory import build_alert

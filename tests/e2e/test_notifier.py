@@ -22,7 +22,7 @@ import yaml
 from aiokafka import TopicPartition
 
 from alerts.models import AlertEvent
-from streams.bench_kafka import free_port
+from streams.bench.broker import free_port
 from streams.kafka import consumer as kafka_consumer
 from streams.settings import Settings
 from tests.e2e.notifier_support import (
@@ -387,7 +387,7 @@ async def test_a_notifier_killed_while_delivering_sends_nothing_twice_after_rest
     )
 
     async def launch(run: int) -> asyncio.subprocess.Process:
-        module = "streams.notifier_process"
+        module = "streams.notifier.process"
         command = [sys.executable, "-m", module, "--routes", str(routes_file), "--from-beginning"]
         with (tmp_path / f"notifier-{run}.log").open("wb") as log_file:
             return await asyncio.create_subprocess_exec(*command, cwd=REPO, env=env, stderr=log_file)

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 
 from alerts.models import AlertEvent
+from alerts.notifier.delivery import DeliveryError
 from alerts.notifier.messages import (
     FIELD_MAX,
     email_message,
@@ -17,9 +18,9 @@ from alerts.notifier.messages import (
     webhook_payload,
 )
 from alerts.notifier.policy import Notification, NotificationKind
-from alerts.notifier.receivers import DeliveryError, deliver
 from alerts.notifier.routing import RetryPolicy
 from alerts.text import REPLACEMENT, first_unsafe, inert, slack_escape
+from streams.notifier.deliver import deliver
 from tests.unit.notifier.alert_factory import BASE_TIME
 
 URL = "https://lytewatch.example.org"

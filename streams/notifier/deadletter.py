@@ -12,9 +12,10 @@ from pydantic import ValidationError
 
 from alerts.errors import DeadLetterReason, InvalidInputError
 from alerts.models import AlertEvent
+from alerts.notifier.delivery import DeliveryError
 from alerts.notifier.policy import Notification
-from alerts.notifier.receivers import DeliveryError, Receiver
 from streams.codecs.deadletter import deadletter_bytes
+from streams.notifier.receivers import Receiver
 
 
 class UnreadableAlertError(InvalidInputError):
