@@ -13,13 +13,15 @@ from typing import Literal
 from aiohttp import web
 
 from alerts.notifier.routing import RoutesFileError, load_routes
+from streams.http_headers import harden
 from streams.logs import configure_logging
 from streams.metrics import CONTENT_TYPE
 from streams.notifier.service import NotifierService
 from streams.settings import Settings, load_settings
 
 
-async def _start_web(service: NotifierService, settings: Settings) -> web.AppRunner:
+def web_app(service: NotifierService) -> web.Application:
+    """/metrics, /healthz and /readyz of the notifier."""
     from prometheus_client import generate_latest
 
     async def metrics(_: web.Request) -> web.Response:
@@ -34,9 +36,15 @@ async def _start_web(service: NotifierService, settings: Settings) -> web.AppRun
         return web.json_response({"ready": ready}, status=200 if ready else 503)
 
     app = web.Application()
+    harden(app)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    return app
+
+
+async def _start_web(service: NotifierService, settings: Settings) -> web.AppRunner:
+    app = web_app(service)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.web_host, settings.notifier_web_port).start()

@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from pydantic import ValidationError
 
 from alerts.models import RuleId, Severity
+from streams.http_headers import harden
 from streams.web.alert_book import AlertBook, AlertFilter, AlertView, Transition
 from streams.web.openapi import AckRequest, build_openapi
 
@@ -123,20 +124,6 @@ def _json(payload: Any, status: int = 200) -> web.Response:
 
 def _view_json(view: AlertView) -> Any:
     return view.model_dump(mode="json")
-
-
-@web.middleware
-async def _security_headers(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    response = await handler(request)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    # The stream URL may carry the token as a query parameter; never leak it in a Referer.
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
-    response.headers.setdefault(
-        "Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; base-uri 'none'"
-    )
-    return response
 
 
 @web.middleware
@@ -338,7 +325,8 @@ def create_app(
     state: DashboardState, send_ack: AckSender, *, token: str | None = None, keepalive: float = 15.0
 ) -> web.Application:
     """The aiohttp application; `send_ack(key, value)` must raise AckUnavailableError on failure."""
-    app = web.Application(middlewares=[_security_headers, _bearer_token])
+    app = web.Application(middlewares=[_bearer_token])
+    harden(app)
     app[STATE_KEY] = state
     app[SEND_ACK_KEY] = send_ack
     if token:

@@ -9,7 +9,9 @@ from typing import Any
 from aiokafka import AIOKafkaClient
 from aiokafka.errors import KafkaError
 from faust.web import Request, Response, View
+from faust.web.drivers.aiohttp import Web as AiohttpWeb
 
+from streams.http_headers import harden
 from streams.kafka import client_options
 from streams.worker.runtime import Runtime
 
@@ -65,6 +67,10 @@ def readiness(rt: Runtime, probe: BrokerProbe) -> tuple[bool, dict[str, Any]]:
 def register_pages(rt: Runtime) -> None:
     app = rt.app
     probe = BrokerProbe(rt)
+    driver = app.web
+    if not isinstance(driver, AiohttpWeb):  # LYTEWATCH never sets another faust web driver
+        raise TypeError(f"unexpected faust web driver {type(driver).__name__}")
+    harden(driver.web_app)
     rt.metrics.prime_topics(rt.settings.input_topics.values())
 
     @app.timer(interval=BROKER_PROBE_INTERVAL_S, name="lytewatch.broker-probe")
