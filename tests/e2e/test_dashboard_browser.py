@@ -281,3 +281,40 @@ def test_worker_alert_appears_on_the_page_and_is_acknowledged(
         finally:
             page.close()
             dashboard.stop()
+
+
+def test_text_from_the_feed_is_isolated_and_never_widens_the_page(
+    browser: Browser, make_env: Callable[[], WorkerEnv], tmp_path: Path
+) -> None:
+    """Issue 10: a 50,000-character unit made the page 931,342 px wide; bidi text reordered its neighbours.
+
+    Written straight to the alerts topic, past ingest (which now refuses both), as a hostile producer would.
+    """
+    env = make_env()
+    alerts_topic, acks_topic = env.topics["alerts"], env.topics["acks"]
+    in_thread(create_topics(env.bootstrap, [alerts_topic, acks_topic], partitions=1))
+    hostile = alert_event(
+        "kmg-wide", severity="high", patient_id="MRN\u202e0021", unit="W" * 50_000, room="1", bed="Ж" * 400
+    )
+    in_thread(produce_alerts(env.bootstrap, alerts_topic, [hostile]))
+    dashboard = start_dashboard(env, tmp_path / "dashboard.log")
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    try:
+        sign_in(page, dashboard_url(env))
+        expect(card(page, "kmg-wide")).to_have_count(1)
+        widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert widths[0] <= widths[1], f"page is {widths[0]} px wide in a {widths[1]} px window"
+        for selector in ("section.unit h2", ".bed-head .bed-name", ".bed-head .patient"):
+            style = page.evaluate(
+                "s => { const e = document.querySelector(s); const c = getComputedStyle(e);"
+                " return [c.unicodeBidi, e.getBoundingClientRect().width]; }",
+                selector,
+            )
+            assert style[0] == "isolate", f"{selector}: unicode-bidi is {style[0]}"
+            assert style[1] <= widths[1], f"{selector} is {style[1]} px wide"
+        script = "getComputedStyle(document.querySelector('.bed-head .bed-name')).textOverflow"
+        overflow = page.evaluate(script)
+        assert overflow == "ellipsis"
+    finally:
+        page.close()
+        dashboard.stop()
