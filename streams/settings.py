@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streams.topic_registry import INPUT_TOPICS, default_name
@@ -98,6 +99,35 @@ class Settings(BaseSettings):
                 raise ValueError(f"expected kafka://host:port (';' between servers), got {value!r}")
         return value
 
+    @field_validator("broker_sasl_password", "dashboard_token")
+    @classmethod
+    def _secret_not_empty(cls, value: SecretStr | None) -> SecretStr | None:
+        # An empty secret once silently meant "no authentication": leave the variable unset for that.
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("must not be empty (leave the variable unset instead)")
+        return value
+
+    @field_validator("broker_ssl_cafile")
+    @classmethod
+    def _cafile_readable(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.broker_security_protocol.startswith("SASL"):
+            for name in ("broker_sasl_username", "broker_sasl_password"):
+                if not getattr(self, name):
+                    protocol = f"{ENV_PREFIX}BROKER_SECURITY_PROTOCOL={self.broker_security_protocol}"
+                    raise ValueError(f"{ENV_PREFIX}{name.upper()}: required with {protocol}")
+        if self.dashboard_token is None and not _is_loopback(self.dashboard_host):
+            raise ValueError(
+                f"{ENV_PREFIX}DASHBOARD_HOST: {self.dashboard_host} serves other machines, so "
+                f"{ENV_PREFIX}DASHBOARD_TOKEN must be set (or listen on 127.0.0.1)"
+            )
+        return self
+
     @cached_property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.hospital_tz)
@@ -116,6 +146,15 @@ class Settings(BaseSettings):
 _SECRET_FIELDS = frozenset({"broker_sasl_password", "dashboard_token"})
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
     """Read settings from the environment; a bad value raises SettingsError naming the variable."""
     env = os.environ if environ is None else environ
@@ -130,7 +169,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            field = str(error["loc"][0]) if error["loc"] else "?"
+            if not error["loc"]:  # a rule across settings: its message names them
+                problems.append(error["msg"].removeprefix("Value error, "))
+                continue
+            field = str(error["loc"][0])
             # Never echo a secret back into a log.
             shown = "***" if field in _SECRET_FIELDS else repr(error.get("input"))
             problems.append(f"{ENV_PREFIX}{field.upper()}: {error['msg']} (got {shown})")

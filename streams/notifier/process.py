@@ -13,6 +13,7 @@ from typing import Literal
 from aiohttp import web
 
 from alerts.notifier.routing import RoutesFileError, load_routes
+from streams.broker_access import BrokerAccessError, check_broker_access
 from streams.http_headers import harden
 from streams.logs import configure_logging
 from streams.metrics import CONTENT_TYPE
@@ -56,6 +57,7 @@ async def run_notifier(
 ) -> None:
     """The `lytewatch notifier` process: serve /metrics, /healthz, /readyz and notify until cancelled."""
     routing = load_routes(routes_path)
+    await check_broker_access(settings)  # wrong TLS/SASL settings: BrokerAccessError now, not retries
     service = NotifierService(settings, routing, start_from=start_from)
     runner = await _start_web(service, settings)
     try:
@@ -92,7 +94,11 @@ def main(argv: list[str] | None = None) -> int:
         await run_notifier(settings, routes, start_from="earliest" if args.from_beginning else "latest")
 
     with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
-        asyncio.run(_main())
+        try:
+            asyncio.run(_main())
+        except BrokerAccessError as exc:
+            print(f"lytewatch notifier: {exc}", file=sys.stderr)
+            return 2
     return 0
 
 

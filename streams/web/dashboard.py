@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 import time
 
 from aiohttp import web
@@ -15,6 +16,7 @@ from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from alerts.models import AlertEvent
+from streams.broker_access import BrokerAccessError, check_broker_access
 from streams.kafka import client_options
 from streams.settings import Settings, load_settings
 from streams.web.alert_book import AlertBook
@@ -248,7 +250,8 @@ class Dashboard:
 
 
 async def run_dashboard(settings: Settings) -> None:
-    """Run the dashboard until cancelled."""
+    """Run the dashboard until cancelled (BrokerAccessError at once if the broker refuses our TLS/SASL)."""
+    await check_broker_access(settings)
     dashboard = Dashboard(settings)
     await dashboard.start()
     try:
@@ -269,7 +272,11 @@ def main() -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await run_dashboard(settings)
 
-    asyncio.run(serve())
+    try:
+        asyncio.run(serve())
+    except BrokerAccessError as exc:
+        print(f"lytewatch dashboard: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -28,10 +28,9 @@ class BrokerProbe:
 
     async def check(self) -> None:
         options = client_options(self.rt.settings)
-        client = AIOKafkaClient(
-            **{k: v for k, v in options.items() if not k.startswith("sasl_plain")},
-            request_timeout_ms=3000,
-        )
+        # Every security option, SASL credentials included: without them a SASL_SSL probe fails and
+        # the worker was taken for dead (issue 10).
+        client = AIOKafkaClient(**options, request_timeout_ms=3000)
         try:
             await asyncio.wait_for(client.bootstrap(), timeout=4.0)
             self.error = None
