@@ -14,6 +14,7 @@ __all__ = [
     "ANALYTE_K",
     "ANALYTE_MG",
     "STATE_FORMAT",
+    "EvidenceKey",
     "OpenAlert",
     "PatientState",
     "StoredOrder",
@@ -86,18 +87,28 @@ class StoredOrder(NamedTuple):
         return self.start is not None and (self.end is None or self.end > self.start)
 
 
-class OpenAlert(NamedTuple):
-    """The open alert of one rule: identity, revision, severity, evidence identity and acknowledgement."""
+@dataclass(frozen=True, slots=True)
+class EvidenceKey:
+    """Evidence identity: a change here (and only here) makes an open alert `updated`.
 
-    alert_id: str
-    revision: int
-    severity: str
+    A new end time on a contributing order is deliberately not part of it.
+    """
+
     potassium_id: str | None
     potassium_value: float | None
     magnesium_id: str | None
     magnesium_value: float | None
     order_ids: tuple[str, ...]
     refractory: bool
+
+
+class OpenAlert(NamedTuple):
+    """The open alert of one rule: identity, revision, severity, evidence identity and acknowledgement."""
+
+    alert_id: str
+    revision: int
+    severity: str
+    evidence: EvidenceKey
     acknowledged_by: str | None = None
     acknowledged_at: int | None = None
     acknowledged_severity: str | None = None
@@ -160,10 +171,22 @@ def _order_row(order: StoredOrder) -> list[Any]:
 
 
 def _alert_row(alert: OpenAlert) -> list[Any]:
-    row: list[Any] = list(alert)
-    row[7] = list(alert.order_ids)
-    row[8] = int(alert.refractory)
-    return row
+    # One flat row, the evidence in the middle: the layout of STATE_FORMAT 1, which stored tables hold.
+    e = alert.evidence
+    return [
+        alert.alert_id,
+        alert.revision,
+        alert.severity,
+        e.potassium_id,
+        e.potassium_value,
+        e.magnesium_id,
+        e.magnesium_value,
+        list(e.order_ids),
+        int(e.refractory),
+        alert.acknowledged_by,
+        alert.acknowledged_at,
+        alert.acknowledged_severity,
+    ]
 
 
 def encode_state(state: PatientState) -> bytes:
@@ -197,9 +220,8 @@ def _order_from_row(row: list[Any]) -> StoredOrder:
 
 
 def _alert_from_row(row: list[Any]) -> OpenAlert:
-    row[7] = tuple(row[7])
-    row[8] = bool(row[8])
-    return OpenAlert(*row)
+    evidence = EvidenceKey(row[3], row[4], row[5], row[6], tuple(row[7]), bool(row[8]))
+    return OpenAlert(row[0], row[1], row[2], evidence, *row[9:])
 
 
 def decode_state(data: bytes) -> PatientState:

@@ -258,8 +258,16 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", type=Path, help="write the figures here")
 
     demo = add("demo", _cmd_demo, "broker topics + worker + dashboard + a demo feed (what `make run` runs)")
-    demo.add_argument("--feed", choices=["mimic", "simulate"], default="mimic")
-    demo.add_argument("--speed", type=float, default=86400.0, help="hospital seconds per wall second")
+    demo.add_argument(
+        "--feed",
+        choices=["demo", "mimic", "simulate"],
+        default="demo",
+        help="demo: MIMIC-IV alerting stays first, compressed, with a scripted alerting cohort (default); "
+        "mimic: the MIMIC-IV demo in order at --speed; simulate: the synthetic hospital",
+    )
+    demo.add_argument(
+        "--speed", type=float, default=86400.0, help="--feed mimic: hospital seconds per wall second"
+    )
     return parser
 
 

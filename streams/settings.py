@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     dashboard_history_per_alert: int = Field(
         100, ge=2, le=100_000, description="events kept per alert: the first and the latest"
     )
+    # A line the page shows on top of the board, e.g. that it shows demo data and how time is compressed.
+    dashboard_notice: str | None = Field(None, max_length=2000)
 
     # --- notifier ---
     notifier_routes_file: Path | None = None

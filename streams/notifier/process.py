@@ -11,23 +11,18 @@ from pathlib import Path
 from typing import Literal
 
 from aiohttp import web
+from prometheus_client.aiohttp import make_aiohttp_handler
 
 from alerts.notifier.routing import RoutesFileError, load_routes
 from streams.broker_access import BrokerAccessError, check_broker_access
 from streams.http_headers import harden
 from streams.logs import configure_logging
-from streams.metrics import CONTENT_TYPE
 from streams.notifier.service import NotifierService
 from streams.settings import Settings, load_settings
 
 
 def web_app(service: NotifierService) -> web.Application:
     """/metrics, /healthz and /readyz of the notifier."""
-    from prometheus_client import generate_latest
-
-    async def metrics(_: web.Request) -> web.Response:
-        body = generate_latest(service.metrics.registry)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -38,7 +33,7 @@ def web_app(service: NotifierService) -> web.Application:
 
     app = web.Application()
     harden(app)
-    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/metrics", make_aiohttp_handler(service.metrics.registry))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     return app

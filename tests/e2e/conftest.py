@@ -13,12 +13,12 @@ from aiohttp import web
 from aiosmtpd.controller import Controller
 
 from alerts.notifier.routing import parse_routes
-from streams.bench.broker import free_port
 from streams.notifier.service import NotifierService
 from streams.settings import Settings
 from tests.e2e.dashboard_support import create_dashboard_topics
 from tests.e2e.notifier_support import DASHBOARD, FAST_RETRY, Harness, MailBox, WebhookServer
-from tests.kafka_helpers import create_topics
+from tests.support.kafka import create_topics
+from tests.support.ports import free_port
 
 
 @pytest_asyncio.fixture

@@ -4,33 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from aiohttp import web
 
 from alerts.models import AlertEvent
 from streams.notifier.service import NotifierService
 from streams.settings import Settings
-from tests.kafka_helpers import consume, produce
+from tests.support.kafka import consume, produce
 from tests.unit.notifier.alert_factory import build_alert
 
 DASHBOARD = "http://dashboard.test"
 FAST_RETRY = {"max_attempts": 4, "initial_backoff": "10ms", "max_backoff": "50ms"}
-
-
-async def eventually(check: Callable[[], bool], what: str, limit: float = 60.0) -> None:
-    """Wait until `check()` holds; fail naming `what` if it never does (a hang guard, not a speed test)."""
-    deadline = time.monotonic() + limit
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 @dataclass

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from alerts.text import first_unsafe
-from tests.e2e.notifier_support import Harness, MailBox, WebhookServer, eventually, hook, kinds, now_alert
-from tests.kafka_helpers import produce
+from tests.e2e.notifier_support import Harness, MailBox, WebhookServer, hook, kinds, now_alert
+from tests.support.kafka import produce
+from tests.support.waiting import async_eventually
 from tests.unit.notifier.test_hostile_text import HOSTILE
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.asyncio]
@@ -50,15 +51,15 @@ async def test_the_same_hostile_strings_arrive_inert_at_every_receiver(
     ids = {f"kmg-{case}": text for case, text in HOSTILE.items()}
     place = {"unit": "", "room": "", "bed": ""}
     await h.send(*(now_alert(i, location={k: t for k in place}) for i, t in ids.items()))
-    await eventually(lambda: len(webhook.answered) >= 3 * len(ids), "every trigger over HTTP")
-    await eventually(lambda: len(box.messages) >= len(ids), "every trigger by e-mail")
+    await async_eventually(lambda: len(webhook.answered) >= 3 * len(ids), "every trigger over HTTP")
+    await async_eventually(lambda: len(box.messages) >= len(ids), "every trigger by e-mail")
     acks = [
         now_alert(i, 2, event="acknowledged", acknowledged_by=t, location={k: t for k in place})
         for i, t in ids.items()
     ]
     await h.send(*acks)
-    await eventually(lambda: len(webhook.answered) >= 6 * len(ids), "every acknowledgement over HTTP")
-    await eventually(lambda: len(box.messages) >= 2 * len(ids), "every acknowledgement by e-mail")
+    await async_eventually(lambda: len(webhook.answered) >= 6 * len(ids), "every acknowledgement over HTTP")
+    await async_eventually(lambda: len(box.messages) >= 2 * len(ids), "every acknowledgement by e-mail")
 
     for body in webhook.on("/hook"):
         inert(body["title"], "webhook title")
@@ -119,8 +120,8 @@ async def test_records_that_are_not_alert_events_are_dead_lettered_and_paging_go
     assert "revision: Field required" in details and "alert_id: only letters" in details
     assert {letter["topic"] for letter in letters} == {h.settings.topic_alerts}
 
-    await eventually(lambda: len(box.messages) >= 2, "both e-mails")
-    await eventually(lambda: len(webhook.answered) >= 2, "both webhooks")
+    await async_eventually(lambda: len(box.messages) >= 2, "both e-mails")
+    await async_eventually(lambda: len(webhook.answered) >= 2, "both webhooks")
     subjects = sorted(
         str(email.message_from_bytes(c, policy=email.policy.default)["Subject"]) for _, _, c in box.messages
     )
@@ -141,7 +142,7 @@ async def test_an_ack_storm_is_one_acknowledge_per_receiver_and_severity(
         {"receivers": [hook("hook", webhook), pager], "routes": [{"receivers": ["hook", "pd"]}]}
     )
     await h.send(now_alert("kmg-storm", severity="high"))
-    await eventually(lambda: len(webhook.answered) >= 1, "the trigger")
+    await async_eventually(lambda: len(webhook.answered) >= 1, "the trigger")
     # What the engine emits for 500 acks alternating two names: 500 `acknowledged` revisions.
     storm = [
         now_alert("kmg-storm", 2 + i, event="acknowledged", severity="high", acknowledged_by=f"rn{i % 2}")
@@ -153,7 +154,9 @@ async def test_an_ack_storm_is_one_acknowledge_per_receiver_and_severity(
         now_alert("kmg-storm", 503, event="acknowledged", severity="critical", acknowledged_by="rn0"),
         now_alert("kmg-storm", 504, event="resolved", severity="critical", reason="normalized"),
     )
-    await eventually(lambda: any(k == "resolve" for _, _, k in kinds(webhook.on("/hook"))), "the resolve")
+    await async_eventually(
+        lambda: any(k == "resolve" for _, _, k in kinds(webhook.on("/hook"))), "the resolve"
+    )
     assert kinds(webhook.on("/hook")) == [
         ("kmg-storm", 1, "trigger"),
         ("kmg-storm", 2, "acknowledge"),

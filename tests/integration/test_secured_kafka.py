@@ -25,10 +25,18 @@ import orjson
 import pytest
 import yaml
 
-from streams.bench.broker import free_port
 from streams.kafka import consumer, producer
 from streams.settings import load_settings
-from tests.processes import LYTEWATCH, REPO, Process, WorkerEnv, http_get, running_worker, wait_until_ready
+from tests.support.ports import free_port
+from tests.support.processes import (
+    LYTEWATCH,
+    REPO,
+    Process,
+    WorkerEnv,
+    http_get,
+    running_worker,
+    wait_until_ready,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -18,8 +18,8 @@ from alerts.codes import load_code_mapping
 from alerts.rulesfile import load_rules
 from streams.codecs import DEFAULT_TOPIC_KINDS
 from streams.replay import replay
-from tests.kafka_helpers import consume
-from tests.processes import WorkerEnv, running_worker
+from tests.support.kafka import consume
+from tests.support.processes import WorkerEnv, running_worker
 from tests.worked_examples import Envelope, follow_ups, worked_examples
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from streams.http_headers import SECURITY_HEADERS
-from tests.processes import WorkerEnv, running_worker
+from tests.support.processes import WorkerEnv, running_worker
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.processes import LYTEWATCH, REPO
+from tests.support.processes import LYTEWATCH, REPO
 from tests.worked_examples import worked_examples
 
 
