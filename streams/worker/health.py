@@ -59,6 +59,10 @@ def readiness(runtime: Runtime, probe: BrokerProbe) -> tuple[bool, dict[str, Any
             f"crashed: {crashed}" if crashed else f"not started: {not_started}" if not_started else "running"
         ),
     }
+    # Not a failure, but what an operator must know: without co-partitioned inputs every event takes
+    # the re-key hop, slower and without record-timestamp order across topics.
+    path = runtime.engine_path
+    checks["engine_path"] = {"ok": True, "one_hop": path.one_hop, "detail": path.detail}
     ready = all(check["ok"] for check in checks.values())
     return ready, {"status": "ready" if ready else "not ready", "checks": checks}
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from streams.bench.broker import free_port
-from tests.processes import WorkerEnv, http_get
+from tests.support.processes import WorkerEnv, http_get
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
