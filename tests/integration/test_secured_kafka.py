@@ -27,6 +27,7 @@ import yaml
 
 from streams.kafka import consumer, producer
 from streams.settings import load_settings
+from tests.support.edges import ack_code, frame, read_ack
 from tests.support.ports import free_port
 from tests.support.processes import (
     LYTEWATCH,
@@ -139,6 +140,14 @@ def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     server.server_close()
 
 
+MLLP_ORU = (
+    b"MSH|^~\\&|LAB|HOSP|LYTEWATCH|HOSP|20260301094500||ORU^R01^ORU_R01|SEC-MLLP-1|P|2.5.1\r"
+    b"PID|1||SEC-MLLP^^^HOSP^MR||DOE^JANE\r"
+    b"OBR|1|P1|F1|80048^BMP^CPT|||202603010900\r"
+    b"OBX|1|NM|2823-3^Potassium^LN||2.9|mmol/L|||||F\r"
+)
+
+
 def _alerting_events(now: datetime) -> list[tuple[str, dict[str, Any]]]:
     at = (now - timedelta(hours=1)).isoformat()
     order = {
@@ -192,7 +201,7 @@ def test_every_service_runs_against_sasl_ssl(
     routes.write_text(
         yaml.safe_dump({"receivers": [hook], "route": {"receivers": ["hook"]}, "group_wait": "0s"})
     )
-    dashboard_port, notifier_port = free_port(), free_port()
+    dashboard_port, notifier_port, mllp_port, mllp_web = free_port(), free_port(), free_port(), free_port()
     with running_worker(env, tmp_path / "worker.log") as worker:
         # The worker's broker probe kept SASL_SSL but dropped the credentials: /readyz was never 200.
         status, body = http_get(f"{env.url}/readyz", timeout=10)
@@ -200,6 +209,8 @@ def test_every_service_runs_against_sasl_ssl(
         extra = {
             "LYTEWATCH_DASHBOARD_PORT": str(dashboard_port),
             "LYTEWATCH_NOTIFIER_WEB_PORT": str(notifier_port),
+            "LYTEWATCH_MLLP_PORT": str(mllp_port),
+            "LYTEWATCH_MLLP_WEB_PORT": str(mllp_web),
         }
         dashboard = Process(["dashboard"], env.environ() | extra, tmp_path / "dashboard.log")
         notifier = Process(
@@ -207,9 +218,14 @@ def test_every_service_runs_against_sasl_ssl(
             env.environ() | extra,
             tmp_path / "notifier.log",
         )
+        mllp = Process(["mllp"], env.environ() | extra, tmp_path / "mllp.log")
         try:
             wait_until_ready(dashboard, f"http://127.0.0.1:{dashboard_port}")
             wait_until_ready(notifier, f"http://127.0.0.1:{notifier_port}")
+            wait_until_ready(mllp, f"http://127.0.0.1:{mllp_web}")
+            with socket.create_connection(("127.0.0.1", mllp_port), timeout=30) as sock:
+                sock.sendall(frame(MLLP_ORU))
+                assert ack_code(read_ack(sock)) == "AA"  # AA only once the secured broker confirmed it
             fed = run_cli(
                 ["simulate", "--patients", "5", "--events", "50", "--seed", "3", "--produce"], env.environ()
             )
@@ -226,11 +242,12 @@ def test_every_service_runs_against_sasl_ssl(
                     f"no page through the secured broker: {notifier.log()[-2000:]}"
                 )
                 time.sleep(0.2)
-            for process in (worker, dashboard, notifier):
+            for process in (worker, dashboard, notifier, mllp):
                 assert process.popen.poll() is None
         finally:
             dashboard.stop()
             notifier.stop()
+            mllp.stop()
 
 
 @pytest.mark.parametrize(
@@ -267,6 +284,7 @@ def test_wrong_credentials_or_ca_stop_every_process_at_start_up_with_exit_2(
         "dashboard": ["dashboard"],
         "notifier": ["notifier", "--routes", str(routes)],
         "feed": ["simulate", "--patients", "2", "--events", "5", "--produce"],
+        "mllp": ["mllp", "--port", str(free_port())],
     }
     for name, args in commands.items():
         result = run_cli(args, env, timeout=90)

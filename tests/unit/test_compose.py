@@ -49,7 +49,9 @@ def test_every_service_environment_is_valid_settings_that_reach_the_compose_brok
         settings = load_settings(env)  # raises SettingsError naming a bad variable
         for variable, value in env.items():
             field = variable[len(ENV_PREFIX) :].lower()
-            alone = Settings.model_validate({field: value})
+            # With the settings it must come with (a dashboard off loopback needs its token).
+            companions = {k[len(ENV_PREFIX) :].lower(): v for k, v in env.items() if k in _TOGETHER}
+            alone = Settings.model_validate(companions | {field: value})
             assert getattr(settings, field) == getattr(alone, field), f"{name}: {variable} not applied"
         # Inside compose the broker is the `kafka` service, never the host default of 127.0.0.1.
         assert settings.bootstrap_servers.split(":")[0] == "kafka", f"{name}: {settings.broker}"
@@ -58,6 +60,7 @@ def test_every_service_environment_is_valid_settings_that_reach_the_compose_brok
 
 
 LOOPBACK_UNLESS_TOLD = "${LYTEWATCH_BIND:-127.0.0.1}"
+_TOGETHER = {"LYTEWATCH_DASHBOARD_TOKEN", "LYTEWATCH_BROKER_SASL_USERNAME", "LYTEWATCH_BROKER_SASL_PASSWORD"}
 
 
 def _published(compose: dict[str, Any]) -> list[tuple[str, str, str, str]]:
@@ -114,8 +117,10 @@ def test_the_mllp_listener_is_there_on_its_settings_and_scraped(compose: dict[st
     assert mllp["command"] == ["mllp"]
     env = _environment(mllp)
     for setting in ("LYTEWATCH_MLLP_PORT", "LYTEWATCH_MLLP_WEB_PORT"):
-        assert f"{env[setting]}:{env[setting]}" in mllp["ports"], setting
-    assert env["LYTEWATCH_MLLP_HOST"] == "0.0.0.0"  # reachable from the hospital network, not only inside
+        assert f"{LOOPBACK_UNLESS_TOLD}:{env[setting]}:{env[setting]}" in mllp["ports"], setting
+    # Listens on every interface of its container; published on the host's loopback unless LYTEWATCH_BIND
+    # opens it to the hospital network (issue 10).
+    assert env["LYTEWATCH_MLLP_HOST"] == "0.0.0.0"
     assert env["LYTEWATCH_MLLP_WEB_PORT"] in str(mllp["healthcheck"]["test"])
     scrape = (REPO / "deploy" / "prometheus" / "prometheus.yml").read_text()
     assert f"mllp:{env['LYTEWATCH_MLLP_WEB_PORT']}" in scrape

@@ -12,6 +12,8 @@ from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 
 from alerts.notifier.routing import parse_routes
+from streams.edges.mllp import Listener
+from streams.edges.mllp import web_app as mllp_web_app
 from streams.http_headers import SECURITY_HEADERS
 from streams.notifier.process import web_app
 from streams.notifier.service import NotifierService
@@ -91,3 +93,11 @@ async def test_every_notifier_response_is_protected(tmp_path: Any) -> None:
             response = await client.get(path)
             assert response.status == status
             protected(response, f"notifier {path}")
+
+
+async def test_every_mllp_listener_response_is_protected() -> None:
+    async with TestClient(TestServer(mllp_web_app(Listener(Settings())))) as client:
+        for path, status in (("/metrics", 200), ("/healthz", 200), ("/readyz", 503), ("/nope", 404)):
+            response = await client.get(path)
+            assert response.status == status
+            protected(response, f"mllp {path}")
