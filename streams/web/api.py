@@ -23,6 +23,7 @@ from streams.metrics import BurdenCollector
 from streams.web.alert_book import AlertBook, AlertFilter, AlertView, Transition
 from streams.web.clinical_api import ClinicalViews, add_clinical_routes
 from streams.web.openapi import AckRequest, build_openapi
+from streams.web.request_guard import request_guard
 
 log = logging.getLogger(__name__)
 
@@ -340,9 +341,13 @@ def create_app(
     token: str | None = None,
     keepalive: float = 15.0,
     views: ClinicalViews | None = None,
+    public_url: str = "http://127.0.0.1:8080",
 ) -> web.Application:
-    """The aiohttp application; `send_ack(key, value)` must raise AckUnavailableError on failure."""
-    app = web.Application(middlewares=[_bearer_token])
+    """The aiohttp application; `send_ack(key, value)` must raise AckUnavailableError on failure.
+
+    Requests for another Host, and state changes from another site, are refused (request_guard).
+    """
+    app = web.Application(middlewares=[request_guard(public_url, _error), _bearer_token])
     harden(app)
     views = ClinicalViews() if views is None else views
 

@@ -178,7 +178,12 @@ class Dashboard:
     async def start(self) -> None:
         token = self.settings.dashboard_token.get_secret_value() if self.settings.dashboard_token else None
         app = create_app(
-            self.state, self._acks.send, token=token, keepalive=self._keepalive, views=self.views
+            self.state,
+            self._acks.send,
+            token=token,
+            keepalive=self._keepalive,
+            views=self.views,
+            public_url=self.settings.dashboard_public_url,
         )
         self._runner = web.AppRunner(app, access_log_class=_AccessLogger, shutdown_timeout=2.0)
         await self._runner.setup()

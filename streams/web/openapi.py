@@ -272,7 +272,9 @@ def build_openapi(*, token_required: bool) -> dict[str, Any]:
                     "responses": {
                         "202": {"description": "recorded", "content": _json_content(_ref("AckAccepted"))},
                         "404": _error("unknown alert"),
+                        "403": _error("sent from another site (Origin or Sec-Fetch-Site)"),
                         "409": _error("the alert is resolved"),
+                        "415": _error("the body is not sent as application/json"),
                         "422": _error("the body is not a valid acknowledgement"),
                         "503": _error("start-up not finished, or the broker did not take the message"),
                     },

@@ -71,6 +71,8 @@ async def test_every_dashboard_response_is_protected(
     status: int,
 ) -> None:
     data = io.BytesIO(body) if body is not None else None
+    if body is not None:
+        headers = headers | {"Content-Type": "application/json"}
     response = await dashboard.request(method, path, headers=headers, data=data)
     assert response.status == status
     protected(response, f"{method} {path}")
