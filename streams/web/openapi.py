@@ -7,7 +7,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.json_schema import models_json_schema
 
+from alerts.errors import InvalidInputError
 from alerts.models import AlertEvent, RuleId, Severity
+from streams.codecs.limits import NAME, NOTE, Limit, check
 from streams.web.alert_book import AlertView
 from streams.web.openapi_clinical import CLINICAL_MODELS, clinical_paths
 
@@ -26,7 +28,21 @@ class AckRequest(BaseModel):
         value = value.strip()
         if not value:
             raise ValueError("must not be blank")
-        return value
+        return _within(value, NAME, "by")
+
+    @field_validator("note")
+    @classmethod
+    def _note_text(cls, value: str | None) -> str | None:
+        return None if value is None else _within(value, NOTE, "note")
+
+
+def _within(value: str, limit: Limit, field: str) -> str:
+    """The rule of ingest (streams/codecs/limits.py): refuse here what would be dead-lettered there."""
+    try:
+        check(value, limit, field)
+    except InvalidInputError as exc:
+        raise ValueError(exc.detail) from None
+    return value
 
 
 _REF = "#/components/schemas/{model}"

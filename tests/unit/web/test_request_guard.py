@@ -1,4 +1,4 @@
-"""The dashboard refuses other Host names (DNS rebinding) and state changes from other sites (CSRF)."""
+"""The dashboard refuses other Host names (DNS rebinding), cross-site changes (CSRF) and hostile acks."""
 
 from __future__ import annotations
 
@@ -81,3 +81,23 @@ async def test_same_site_and_machine_clients_may_acknowledge(
     assert (await client.post("/api/alerts/kmg-1/ack", data=ACK, headers=json | public)).status == 202
     assert (await client.post("/api/alerts/kmg-1/ack", data=ACK, headers=json)).status == 202  # curl
     assert len(acks.sent) == 3
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"by": "rn7\\r\\nBcc: x@example.org", "note": null}',  # the e-mail body injection of issue 10
+        b'{"by": "Dr \\u202eoW", "note": null}',
+        b'{"by": "rn7", "note": "seen \\u2066 ok"}',
+    ],
+)
+async def test_an_acknowledgement_ingest_would_dead_letter_is_refused_at_once(
+    served: tuple[TestClient[Any, Any], Acks], body: bytes
+) -> None:
+    client, acks = served
+    response = await client.post(
+        "/api/alerts/kmg-1/ack", data=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status == 422
+    assert "control or bidi character" in (await response.text())
+    assert acks.sent == []
