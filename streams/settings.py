@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -82,6 +83,8 @@ class Settings(BaseSettings):
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = Field(8080, ge=1, le=65535)
     dashboard_token: SecretStr | None = None
+    # Machine clients: {"<name>": "sha256:<hex of the token>"}; the name is who an ack comes from.
+    dashboard_tokens: dict[str, str] = Field(default_factory=dict)
     dashboard_public_url: str = "http://127.0.0.1:8080"
     dashboard_history_per_alert: int = Field(
         100, ge=2, le=100_000, description="events kept per alert: the first and the latest"
@@ -117,6 +120,26 @@ class Settings(BaseSettings):
     cds_patient_identifier_system: str | None = None
     # Bearer token of GET /patients/{id}/state, which workers also use to ask each other.
     state_token: SecretStr | None = None
+
+    @field_validator("dashboard_tokens", mode="before")
+    @classmethod
+    def _tokens_json(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return json.loads(value) if value.strip() else {}
+            except json.JSONDecodeError as exc:
+                raise ValueError(f'expected JSON {{"<name>": "sha256:<hex>"}}: {exc}') from exc
+        return value
+
+    @field_validator("dashboard_tokens")
+    @classmethod
+    def _tokens_hashed(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, digest in value.items():
+            if not _TOKEN_NAME.fullmatch(name):
+                raise ValueError(f"token name {name!r}: letters, digits and . _ - only (at most 64)")
+            if not _TOKEN_HASH.fullmatch(digest):
+                raise ValueError(f"token {name!r}: expected sha256:<64 hex digits> (lytewatch hash-token)")
+        return value
 
     @field_validator("cds_issuers", mode="before")
     @classmethod
@@ -186,10 +209,14 @@ class Settings(BaseSettings):
                 if not getattr(self, name):
                     protocol = f"{ENV_PREFIX}BROKER_SECURITY_PROTOCOL={self.broker_security_protocol}"
                     raise ValueError(f"{ENV_PREFIX}{name.upper()}: required with {protocol}")
-        if self.dashboard_token is None and not _is_loopback(self.dashboard_host):
+        if (
+            self.dashboard_token is None
+            and not self.dashboard_tokens
+            and not _is_loopback(self.dashboard_host)
+        ):
             raise ValueError(
                 f"{ENV_PREFIX}DASHBOARD_HOST: {self.dashboard_host} serves other machines, so "
-                f"{ENV_PREFIX}DASHBOARD_TOKEN must be set (or listen on 127.0.0.1)"
+                f"{ENV_PREFIX}DASHBOARD_TOKEN or _TOKENS must be set (or listen on 127.0.0.1)"
             )
         return self
 
@@ -208,7 +235,9 @@ class Settings(BaseSettings):
         return {kind: getattr(self, topic.setting) for kind, topic in INPUT_TOPICS.items()}
 
 
-_SECRET_FIELDS = frozenset({"broker_sasl_password", "dashboard_token", "state_token"})
+_TOKEN_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_TOKEN_HASH = re.compile(r"sha256:[0-9a-f]{64}")
+_SECRET_FIELDS = frozenset({"broker_sasl_password", "dashboard_token", "dashboard_tokens", "state_token"})
 
 
 def _is_loopback(host: str) -> bool:

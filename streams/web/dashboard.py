@@ -181,6 +181,7 @@ class Dashboard:
             self.state,
             self._acks.send,
             token=token,
+            named_tokens=self.settings.dashboard_tokens,
             keepalive=self._keepalive,
             views=self.views,
             public_url=self.settings.dashboard_public_url,

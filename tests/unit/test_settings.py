@@ -79,7 +79,7 @@ def test_worker_with_a_bad_port_fails_at_start_up_naming_it() -> None:
             "LYTEWATCH_BROKER_SASL_PASSWORD: Value error, must not be empty",
         ),
         ({"LYTEWATCH_DASHBOARD_TOKEN": ""}, "LYTEWATCH_DASHBOARD_TOKEN: Value error, must not be empty"),
-        ({"LYTEWATCH_DASHBOARD_HOST": "0.0.0.0"}, "LYTEWATCH_DASHBOARD_TOKEN must be set"),
+        ({"LYTEWATCH_DASHBOARD_HOST": "0.0.0.0"}, "LYTEWATCH_DASHBOARD_TOKEN or _TOKENS must be set"),
         (
             {"LYTEWATCH_BROKER_SSL_CAFILE": "/no/such/ca.pem"},
             "LYTEWATCH_BROKER_SSL_CAFILE: Value error, no such file",
