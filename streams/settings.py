@@ -121,16 +121,6 @@ class Settings(BaseSettings):
     # Bearer token of GET /patients/{id}/state, which workers also use to ask each other.
     state_token: SecretStr | None = None
 
-    @field_validator("dashboard_tokens", mode="before")
-    @classmethod
-    def _tokens_json(cls, value: object) -> object:
-        if isinstance(value, str):
-            try:
-                return json.loads(value) if value.strip() else {}
-            except json.JSONDecodeError as exc:
-                raise ValueError(f'expected JSON {{"<name>": "sha256:<hex>"}}: {exc}') from exc
-        return value
-
     @field_validator("dashboard_tokens")
     @classmethod
     def _tokens_hashed(cls, value: dict[str, str]) -> dict[str, str]:
@@ -141,14 +131,15 @@ class Settings(BaseSettings):
                 raise ValueError(f"token {name!r}: expected sha256:<64 hex digits> (lytewatch hash-token)")
         return value
 
-    @field_validator("cds_issuers", mode="before")
+    @field_validator("cds_issuers", "dashboard_tokens", mode="before")
     @classmethod
-    def _issuers_json(cls, value: object) -> object:
+    def _json_mapping(cls, value: object, info: ValidationInfo) -> object:
         if isinstance(value, str):
+            shape = _JSON_SHAPES[str(info.field_name)]
             try:
                 return json.loads(value) if value.strip() else {}
             except json.JSONDecodeError as exc:
-                raise ValueError(f'expected JSON {{"<iss>": "<JWKS URL or file>"}}: {exc}') from exc
+                raise ValueError(f"expected JSON {shape}: {exc}") from exc
         return value
 
     @field_validator("cds_allow_unauthenticated")
@@ -235,6 +226,10 @@ class Settings(BaseSettings):
         return {kind: getattr(self, topic.setting) for kind, topic in INPUT_TOPICS.items()}
 
 
+_JSON_SHAPES = {
+    "cds_issuers": '{"<iss>": "<JWKS URL or file>"}',
+    "dashboard_tokens": '{"<name>": "sha256:<hex>"}',
+}
 _TOKEN_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _TOKEN_HASH = re.compile(r"sha256:[0-9a-f]{64}")
 _SECRET_FIELDS = frozenset({"broker_sasl_password", "dashboard_token", "dashboard_tokens", "state_token"})
