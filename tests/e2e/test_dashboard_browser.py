@@ -307,12 +307,17 @@ def test_text_from_the_feed_is_isolated_and_never_widens_the_page(
     hostile = alert_event(
         "kmg-wide", severity="high", patient_id="MRN\u202e0021", unit="W" * 50_000, room="1", bed="Ж" * 400
     )
+    # Records that are not alert events at all come first: the dashboard counts them and goes on.
+    garbage = [(b"MRN1", b"\xff\xfe not json"), (b"MRN1", b'{"alert_id": "kmg-half"}')]
+    in_thread(produce(env.bootstrap, alerts_topic, garbage))
     in_thread(produce_alerts(env.bootstrap, alerts_topic, [hostile]))
     dashboard = start_dashboard(env, tmp_path / "dashboard.log")
     page = browser.new_page(viewport={"width": 1366, "height": 900})
     try:
         sign_in(page, dashboard_url(env))
         expect(card(page, "kmg-wide")).to_have_count(1)
+        _, metrics = http_get(f"{dashboard_url(env)}/metrics")
+        assert b'lytewatch_dashboard_alert_events_total{outcome="invalid"} 2.0' in metrics
         widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
         assert widths[0] <= widths[1], f"page is {widths[0]} px wide in a {widths[1]} px window"
         for selector in ("section.unit h2", ".bed-head .bed-name", ".bed-head .patient"):
