@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     code_mapping_file: Path | None = None
     idle_patient_days: float = Field(7, gt=0, description="drop a patient silent this long (wall clock)")
     sweep_interval_s: float = Field(30, gt=0, description="how often the worker looks for patients to drop")
+    stall_after_s: float = Field(
+        120, gt=0, description="not ready when a stage has waiting input but finished no batch this long"
+    )
     max_task_idle_ms: int = Field(
         1000,
         ge=0,

@@ -1,4 +1,4 @@
-"""The agents: ingest (decode -> patient-events) and engine (patient-events -> core -> alerts); data only.
+"""The re-key path's agents: ingest (decode -> patient-events) and engine (patient-events -> core -> alerts).
 
 Both take events in small batches: per-message sends and awaits dominate faust's cost, and a batch shares one
 producer flush and, for the engine, one wait for the broker to confirm the alerts. A gap guard hands them
@@ -27,11 +27,11 @@ from streams.worker.delivery import BatchDelivery
 from streams.worker.envelope import DropRecord, Origin, PatientEnvelope, decode_envelope, encode_envelope
 from streams.worker.failstop import stop_without_commit
 from streams.worker.gaps import GapGuard, Record, record_of
-from streams.worker.housekeeping import register_timers
 from streams.worker.ingest import ingest_message
 from streams.worker.runtime import Runtime
 from streams.worker.stored import StoredPatient, decode_stored, encode_stored, step
 from streams.worker.tally import BatchTally
+from streams.worker.watch import Watch
 
 log = logging.getLogger(__name__)
 
@@ -40,32 +40,17 @@ BATCH_MAX = 500
 BATCH_WINDOW_S = 0.005
 
 
-def register_agents(runtime: Runtime) -> None:
-    """The one-hop engine (streams.worker.onehop) when the inputs are co-partitioned with the table, else
-    the re-key path: one ingest agent per input topic and the engine on patient-events."""
-    guards: list[GapGuard] = []
-    if runtime.engine_path.one_hop:
-        # Imported here: onehop builds on this module's helpers.
-        from streams.worker.onehop import register_one_hop
+def _watch_crashes(agent: Any, watch: Watch) -> None:
+    """Remember when faust restarts a crashed agent, for /readyz; faust's own handler still runs after."""
+    original = agent._on_error
 
-        guard = GapGuard(runtime.settings, runtime.app.consumer)
-        guards.append(guard)
-        register_one_hop(runtime, guard)
-    else:
-        for kind, topic in runtime.inputs.items():
-            guard = GapGuard(runtime.settings, runtime.app.consumer)
-            guards.append(guard)
-            runtime.app.agent(topic, name=f"lytewatch.ingest.{kind}")(_ingest_agent(runtime, kind, guard))  # type: ignore[arg-type]
-        guard = GapGuard(runtime.settings, runtime.app.consumer)
-        guards.append(guard)
-        runtime.app.agent(runtime.patient_events, name="lytewatch.engine")(_engine_agent(runtime, guard))
+    async def on_error(failed: Any, exc: BaseException) -> None:
+        watch.agent_crashed(failed.name)
+        log.error("agent %s crashed (%s); faust restarts it", failed.name, type(exc).__name__)
+        if original is not None:
+            await original(failed, exc)
 
-    @runtime.app.on_partitions_assigned.connect  # type: ignore[arg-type]
-    async def on_assigned(app: Any, assigned: Any, **kwargs: Any) -> None:
-        for each in guards:
-            each.forget(assigned)
-
-    register_timers(runtime)
+    agent._on_error = on_error
 
 
 def _origin(record: Record) -> Origin:
@@ -136,7 +121,9 @@ def _ingest_agent(runtime: Runtime, kind: InputKind, guard: GapGuard) -> Any:
         now = datetime.now(UTC)
         delivery = _delivery(runtime)
         tally = BatchTally()
+        offsets: list[tuple[str, int, int]] = []
         async for record, _ in _records(batch, guard):
+            offsets.append((record.topic, record.partition, record.offset))
             origin = _origin(record)
             try:
                 outcome = ingest_message(
@@ -158,6 +145,7 @@ def _ingest_agent(runtime: Runtime, kind: InputKind, guard: GapGuard) -> Any:
         # The batch is done only when the broker has what it produced; until then nothing is acknowledged.
         await delivery.confirm()
         tally.publish(metrics)
+        runtime.watch.batch_done("ingest", offsets)
 
     async def ingest(stream: Any) -> None:
         async for batch in stream.take_events(BATCH_MAX, within=BATCH_WINDOW_S):
@@ -196,8 +184,10 @@ def _engine_agent(runtime: Runtime, guard: GapGuard) -> Any:
         causes: dict[bytes, Any] = {}
         published: list[tuple[Any, PatientEnvelope, bytes]] = []
         arrivals: list[float] = []
+        offsets: list[tuple[str, int, int]] = []
         async for record, event in _records(batch, guard):
             arrivals.append(record.time_in)
+            offsets.append((record.topic, record.partition, record.offset))
             try:
                 decoded = decode_envelope(record.value)
             except ValidationError as exc:
@@ -243,6 +233,7 @@ def _engine_agent(runtime: Runtime, guard: GapGuard) -> Any:
         for arrived in arrivals:
             metrics.observe_processing(done - arrived)
         _record_alerts(runtime, published)
+        runtime.watch.batch_done("engine", offsets, done)
 
     async def engine(stream: Any) -> None:
         async for batch in stream.take_events(BATCH_MAX, within=BATCH_WINDOW_S):

@@ -15,10 +15,10 @@ from streams.logs import logging_config
 from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.worker import faust_fixes
-from streams.worker.agents import register_agents
 from streams.worker.copartition import NOT_CHECKED, PATIENT_TABLE, EnginePath
 from streams.worker.health import register_pages
 from streams.worker.runtime import Runtime
+from streams.worker.topology import register_agents
 
 
 def broker_credentials(settings: Settings) -> Any:

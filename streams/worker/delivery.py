@@ -73,7 +73,11 @@ class BatchDelivery:
         self._pending: list[tuple[Awaitable[Any], str, bytes | None, bytes]] = []
 
     async def send(self, topic: str, key: bytes | None, value: bytes) -> None:
-        self._pending.append((await self._send(topic, key, value), topic, key, value))
+        self.track(await self._send(topic, key, value), topic, key, value)
+
+    def track(self, delivered: Awaitable[Any], topic: str, key: bytes | None, value: bytes) -> None:
+        """Count a record produced elsewhere (e.g. with its own timestamp) as part of this batch."""
+        self._pending.append((delivered, topic, key, value))
 
     async def deadletter(self, key: bytes | None, value: bytes) -> None:
         fitted = fit_deadletter(value, self._limit - (len(key) if key else 0))

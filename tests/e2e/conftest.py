@@ -1,9 +1,10 @@
-"""Fixtures of the end-to-end tests: dashboard topics, an HTTP session, real receivers, a notifier."""
+"""Fixtures of the end-to-end tests: dashboard topics, an HTTP session, Chromium, receivers, a notifier."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -11,14 +12,17 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 from aiosmtpd.controller import Controller
+from playwright.sync_api import Browser
 
 from alerts.notifier.routing import parse_routes
 from streams.notifier.service import NotifierService
 from streams.settings import Settings
+from tests.e2e.browser_support import env_factory, launch_browser
 from tests.e2e.dashboard_support import create_dashboard_topics
 from tests.e2e.notifier_support import DASHBOARD, FAST_RETRY, Harness, MailBox, WebhookServer
 from tests.support.kafka import create_topics
 from tests.support.ports import free_port
+from tests.support.processes import WorkerEnv
 
 
 @pytest_asyncio.fixture
@@ -31,6 +35,20 @@ async def topics(kafka_bootstrap: str, unique_name: Callable[[str], str]) -> tup
 async def session() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium via Playwright (never a downloaded browser)."""
+    yield from launch_browser()
+
+
+@pytest.fixture
+def make_env(
+    kafka_bootstrap: str, unique_name: Callable[[str], str], tmp_path: Path
+) -> Callable[[], WorkerEnv]:
+    """A LYTEWATCH_* environment with this test's own topics, app id and dashboard port and token."""
+    return env_factory(kafka_bootstrap, unique_name, tmp_path)
 
 
 # --- the notifier's receivers and harness ----------------------------------------------------------
