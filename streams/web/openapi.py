@@ -13,14 +13,29 @@ from streams.codecs.limits import NAME, NOTE, Limit, check
 from streams.web.alert_book import AlertView
 from streams.web.openapi_clinical import CLINICAL_MODELS, clinical_paths
 
+# What streams/codecs/limits.py refuses (alerts/text.py), as JSON Schema patterns for the API description.
+_REFUSED = r"\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+_NO_CONTROL = f"^[^{_REFUSED}]*$"
+_NOTE_TEXT = "^[^" + _REFUSED.replace("\\u0000-\\u001f", "\\u0000-\\u0008\\u000b-\\u001f") + "]*$"
+
 
 class AckRequest(BaseModel):
     """The body of POST /api/alerts/{alert_id}/ack."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    by: str = Field(min_length=1, max_length=200, description="who acknowledges (name or user id)")
-    note: str | None = Field(default=None, max_length=2000)
+    by: str = Field(
+        min_length=1,
+        max_length=200,
+        description="who acknowledges (name or user id); no control or bidi characters",
+        json_schema_extra={"pattern": _NO_CONTROL},
+    )
+    note: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="free text; lines and tabs allowed, no other control or bidi characters",
+        json_schema_extra={"pattern": _NOTE_TEXT},
+    )
 
     @field_validator("by")
     @classmethod
