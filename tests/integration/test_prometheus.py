@@ -33,8 +33,7 @@ from tests.unit.ops.deploy_files import (
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-# Exported by the notifier process, not by a worker.
-# Served by other processes than the worker (each checked by its own tests): the notifier and the MLLP listener.
+# Served by other processes than the worker (each checked by its own tests): the notifier, the MLLP listener.
 OTHER_PROCESSES_ONLY = frozenset({"lytewatch_notifications_total", "lytewatch_mllp_messages_total"})
 START_TIMEOUT_S = 90.0
 T = TypeVar("T")
