@@ -136,13 +136,13 @@ def test_the_fast_path_gives_the_full_decodes_disposition(
     assert fast_disposition(kind, obj) == full
 
 
-def test_every_ignored_message_of_the_feeds_takes_the_fast_path() -> None:
+def test_every_ignored_lab_result_of_the_feeds_takes_the_fast_path() -> None:
     """Not a vacuous property: the irrelevant traffic of the simulated and MIMIC feeds is recognised."""
     envelopes = [*synthetic_envelopes(20_000, patients=200), *iter_mimic(MIMIC)]
     taken = missed = used = 0
     for envelope in envelopes:
         kind, obj = DEFAULT_TOPIC_KINDS[envelope["topic"]], envelope["value"]
-        if not isinstance(obj, dict) or kind not in ("labs", "orders"):
+        if not isinstance(obj, dict) or kind != "labs":
             continue
         fast = certainly_ignored(kind, obj, tz=TZ, mapping=DEFAULT_MAPPING)
         full = full_disposition(kind, obj)
@@ -152,5 +152,5 @@ def test_every_ignored_message_of_the_feeds_takes_the_fast_path() -> None:
         else:
             assert not fast, obj
             used += 1
-    assert taken > 1000 and used > 1000
+    assert taken > 1000 and used > 1000, (taken, used)
     assert missed == 0
