@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import statistics
+import resource
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from streams.bench.feeds import synthetic_envelopes, throughput_patients
@@ -21,18 +22,24 @@ def write_throughput_file(path: Path, events: int = THROUGHPUT_EVENTS) -> int:
         return write_ndjson(synthetic_envelopes(events, patients=throughput_patients(events)), out)
 
 
-def replay_seconds(path: Path, *, jobs: int) -> float:
-    """Wall seconds of one `lytewatch replay --jobs N` process over `path` (start-up included)."""
+@dataclass(frozen=True)
+class ReplayRun:
+    """One `lytewatch replay` process: wall seconds, and CPU seconds of it and its job processes."""
+
+    wall_s: float
+    cpu_s: float
+
+
+def replay_run(path: Path, *, jobs: int) -> ReplayRun:
+    """Run `lytewatch replay --jobs N` over `path` once (interpreter start-up included)."""
     command = [sys.executable, "-m", "streams.cli", "replay", str(path), "-o", "/dev/null", "-j", str(jobs)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - started
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         tail = done.stderr[-2000:]
         raise RuntimeError(f"lytewatch replay --jobs {jobs} failed ({done.returncode}): {tail}")
-    return elapsed
-
-
-def replay_events_per_s(path: Path, *, events: int, jobs: int, runs: int) -> float:
-    """Median events/s of `runs` replays of a file of `events` lines."""
-    return statistics.median(events / replay_seconds(path, jobs=jobs) for _ in range(runs))
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return ReplayRun(wall_s=wall, cpu_s=cpu)
