@@ -43,3 +43,26 @@ def replay_run(path: Path, *, jobs: int) -> ReplayRun:
         raise RuntimeError(f"lytewatch replay --jobs {jobs} failed ({done.returncode}): {tail}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return ReplayRun(wall_s=wall, cpu_s=cpu)
+
+
+def replay_figures(events: int, runs: int) -> dict[str, float | int | str]:
+    """`lytewatch replay` on the throughput workload file at --jobs 1 and 2: medians of `runs` runs each."""
+    import statistics
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="lytewatch-bench-replay-") as tmp:
+        path = Path(tmp) / "throughput.ndjson"
+        write_throughput_file(path, events)
+        done: dict[int, list[ReplayRun]] = {1: [], 2: []}
+        for _ in range(runs):
+            for jobs in done:
+                done[jobs].append(replay_run(path, jobs=jobs))
+    one = events / statistics.median(r.wall_s for r in done[1])
+    two = events / statistics.median(r.wall_s for r in done[2])
+    return {
+        "replay_events": events,
+        "replay_events_per_s": round(one, 1),
+        "replay_jobs2_events_per_s": round(two, 1),
+        "replay_jobs2_speedup": round(two / one, 3),
+        "replay_events_per_cpu_s": round(events / statistics.median(r.cpu_s for r in done[1]), 1),
+    }
