@@ -32,15 +32,16 @@ class Topic:
 # Order is the order `lytewatch topics create` reports them in.
 TOPICS: Final[tuple[Topic, ...]] = (
     Topic("labs", "labs.results", "topic_labs", "input", "input: lab results",
-          "lab system, feeds", "worker ingest"),
+          "lab system, feeds", "worker engine"),
     Topic("orders", "meds.orders", "topic_orders", "input", "input: medication order events",
-          "pharmacy system, feeds", "worker ingest"),
+          "pharmacy system, feeds", "worker engine"),
     Topic("adt", "adt.events", "topic_adt", "input", "input: admissions, transfers, discharges",
-          "ADT system, feeds", "worker ingest"),
+          "ADT system, feeds", "worker engine"),
     Topic("acks", "alerts.acks", "topic_acks", "input", "input: acknowledgements",
-          "dashboard, clinical systems", "worker ingest"),
+          "dashboard, clinical systems", "worker engine"),
     Topic("patient-events", "lytewatch.patient-events", "topic_patient_events", "input",
-          "internal: normalised events keyed by patient", "worker ingest, worker sweep", "worker engine"),
+          "internal: normalised events keyed by patient", "worker engine (re-keying), worker sweep",
+          "worker engine"),
     # The dashboard rebuilds its view from this topic, so it is kept as long as dead letters.
     Topic("alerts", "alerts.electrolyte", "topic_alerts", "kept_long", "output: alert lifecycle events",
           "worker engine", "dashboard, notifier, any subscriber"),
@@ -48,6 +49,9 @@ TOPICS: Final[tuple[Topic, ...]] = (
           "output: unusable input with a reason", "worker ingest and engine", "operators"),
     Topic("notify-deadletter", "notify.deadletter", "topic_notifier_deadletter", "kept_long",
           "output: notifications that failed for good", "notifier", "operators"),
+    # Clinicians' accept/override answers to CDS Hooks cards: the alert-burden record, kept long.
+    Topic("cds-feedback", "cds.feedback", "topic_cds_feedback", "kept_long",
+          "output: CDS Hooks card feedback", "worker (CDS Hooks)", "quality and alert-burden reviews"),
     Topic("notify-log", "notify.delivery-log", "topic_notifier_log", "compacted",
           "internal: what the notifier has delivered (compacted)", "notifier", "notifier (at start)"),
 )  # fmt: skip

@@ -9,14 +9,16 @@ import faust
 from alerts.codes import load_code_mapping
 from alerts.rulesfile import load_rules
 from streams import __version__
+from streams.edges.cds_hooks import register_cds_pages
 from streams.kafka import ssl_context
 from streams.logs import logging_config
 from streams.metrics import Metrics
 from streams.settings import Settings
-from streams.worker import faust_fixes
-from streams.worker.agents import register_agents
+from streams.worker import faust_fixes, stale_store
+from streams.worker.copartition import NOT_CHECKED, PATIENT_TABLE, EnginePath
 from streams.worker.health import register_pages
 from streams.worker.runtime import Runtime
+from streams.worker.topology import register_agents
 
 
 def broker_credentials(settings: Settings) -> Any:
@@ -35,9 +37,12 @@ def broker_credentials(settings: Settings) -> Any:
     )
 
 
-def create_app(settings: Settings, metrics: Metrics | None = None) -> Runtime:
+def create_app(
+    settings: Settings, metrics: Metrics | None = None, engine_path: EnginePath = NOT_CHECKED
+) -> Runtime:
     """Build a worker app; the rules and code-mapping files are read (and validated) here, at start-up."""
     faust_fixes.apply()
+    stale_store.apply()
     rules = load_rules(settings.rules_file)
     mapping = load_code_mapping(settings.code_mapping_file)
     metrics = metrics or Metrics()
@@ -57,6 +62,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> Runtime:
         # A few milliseconds of linger turn thousands of one-record produce requests into a few batches.
         producer_linger=0.002,
         producer_max_batch_size=262144,
+        producer_max_request_size=settings.max_message_bytes,
         consumer_auto_offset_reset="earliest",
         # A crashed worker's partitions move to the others after this long (faust's default is 60 s).
         broker_session_timeout=10.0,
@@ -76,7 +82,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> Runtime:
         return app.topic(name, key_type=bytes, value_type=bytes, partitions=settings.partitions)
 
     patients = app.Table(
-        "patients",
+        PATIENT_TABLE,
         key_type=bytes,
         value_type=bytes,
         default=None,
@@ -97,7 +103,9 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> Runtime:
         alerts=topic(settings.topic_alerts),
         deadletter=topic(settings.topic_deadletter),
         patients=patients,
+        engine_path=engine_path,
     )
     register_agents(runtime)
     register_pages(runtime)
+    register_cds_pages(runtime)
     return runtime

@@ -1,4 +1,4 @@
-"""The worker's HTTP pages: /healthz (alive), /readyz (broker, recovery, agents) and /metrics."""
+"""The worker's pages: /healthz (alive), /readyz (broker, recovery, agents, progress, store), /metrics."""
 
 from __future__ import annotations
 
@@ -9,11 +9,15 @@ from typing import Any
 from aiokafka import AIOKafkaClient
 from aiokafka.errors import KafkaError
 from faust.web import Request, Response, View
+from faust.web.drivers.aiohttp import Web as AiohttpWeb
 
+from streams.http_headers import harden
 from streams.kafka import client_options
 from streams.worker.runtime import Runtime
+from streams.worker.watch import probe_store, watch_checks
 
 BROKER_PROBE_INTERVAL_S = 2.0
+STORE_PROBE_INTERVAL_S = 5.0
 
 
 class BrokerProbe:
@@ -26,10 +30,9 @@ class BrokerProbe:
 
     async def check(self) -> None:
         options = client_options(self.runtime.settings)
-        client = AIOKafkaClient(
-            **{k: v for k, v in options.items() if not k.startswith("sasl_plain")},
-            request_timeout_ms=3000,
-        )
+        # Every security option, SASL credentials included: without them a SASL_SSL probe fails and
+        # the worker was taken for dead (issue 10).
+        client = AIOKafkaClient(**options, request_timeout_ms=3000)
         try:
             await asyncio.wait_for(client.bootstrap(), timeout=4.0)
             self.error = None
@@ -58,6 +61,11 @@ def readiness(runtime: Runtime, probe: BrokerProbe) -> tuple[bool, dict[str, Any
             f"crashed: {crashed}" if crashed else f"not started: {not_started}" if not_started else "running"
         ),
     }
+    checks.update(watch_checks(runtime.watch, runtime.settings, time.monotonic()))
+    # Not a failure, but what an operator must know: without co-partitioned inputs every event takes
+    # the re-key hop, slower and without record-timestamp order across topics.
+    path = runtime.engine_path
+    checks["engine_path"] = {"ok": True, "one_hop": path.one_hop, "detail": path.detail}
     ready = all(check["ok"] for check in checks.values())
     return ready, {"status": "ready" if ready else "not ready", "checks": checks}
 
@@ -65,11 +73,21 @@ def readiness(runtime: Runtime, probe: BrokerProbe) -> tuple[bool, dict[str, Any
 def register_pages(runtime: Runtime) -> None:
     app = runtime.app
     probe = BrokerProbe(runtime)
+    driver = app.web
+    if not isinstance(driver, AiohttpWeb):  # LYTEWATCH never sets another faust web driver
+        raise TypeError(f"unexpected faust web driver {type(driver).__name__}")
+    harden(driver.web_app)
     runtime.metrics.prime_topics(runtime.settings.input_topics.values())
 
     @app.timer(interval=BROKER_PROBE_INTERVAL_S, name="lytewatch.broker-probe")
     async def broker_probe() -> None:
         await probe.check()
+
+    if runtime.settings.store == "rocksdb://":
+
+        @app.timer(interval=STORE_PROBE_INTERVAL_S, name="lytewatch.store-probe")
+        async def store_probe() -> None:
+            runtime.watch.store_error = await asyncio.to_thread(probe_store, runtime.settings.data_dir)
 
     @app.page("/healthz")
     class Healthz(View):

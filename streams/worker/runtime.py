@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import faust
@@ -12,6 +12,8 @@ from alerts.codes import CodeMapping
 from alerts.rulesfile import RulesConfig
 from streams.metrics import Metrics
 from streams.settings import Settings
+from streams.worker.copartition import NOT_CHECKED, EnginePath
+from streams.worker.watch import Watch
 
 
 @dataclass(slots=True)
@@ -28,6 +30,9 @@ class Runtime:
     alerts: faust.TopicT
     deadletter: faust.TopicT
     patients: TableT[bytes, bytes]
+    watch: Watch = field(default_factory=Watch)
+    # One hop or the re-key path, decided at start-up from the topics' partition counts.
+    engine_path: EnginePath = NOT_CHECKED
 
     @property
     def recovery(self) -> Any:

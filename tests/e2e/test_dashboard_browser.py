@@ -2,87 +2,28 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
-import shutil
 import subprocess
+import threading
 import time
-from collections.abc import Callable, Coroutine, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
+from tests.e2e.browser_support import ARTIFACTS, card, dashboard_url, in_thread, sign_in, start_dashboard
 from tests.e2e.dashboard_support import alert_event, produce_alerts
 from tests.support.kafka import consume, create_topics, produce
 from tests.support.ports import free_port
-from tests.support.processes import LYTEWATCH, REPO, Process, WorkerEnv, running_worker, wait_until_ready
+from tests.support.processes import LYTEWATCH, REPO, WorkerEnv, http_get, running_worker
+from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
-
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = REPO / "test-artifacts"
-TOKEN = "browser-test-token"
-T = TypeVar("T")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if shutil.which(CHROMIUM) is None:
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def make_env(
-    kafka_bootstrap: str, unique_name: Callable[[str], str], tmp_path: Path
-) -> Callable[[], WorkerEnv]:
-    """A LYTEWATCH_* environment with this test's own topics, app id and dashboard port and token."""
-
-    def make() -> WorkerEnv:
-        return WorkerEnv(
-            bootstrap=kafka_bootstrap,
-            prefix=unique_name("dash"),
-            data_dir=tmp_path / "worker",
-            extra={"LYTEWATCH_DASHBOARD_PORT": str(free_port()), "LYTEWATCH_DASHBOARD_TOKEN": TOKEN},
-        )
-
-    return make
-
-
-def in_thread(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run a Kafka helper: Playwright's sync API owns this thread's event loop, so use another thread."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
-
-
-def dashboard_url(env: WorkerEnv) -> str:
-    return f"http://127.0.0.1:{env.extra['LYTEWATCH_DASHBOARD_PORT']}"
-
-
-def start_dashboard(env: WorkerEnv, log_path: Path) -> Process:
-    process = Process(["dashboard"], env.environ(), log_path)
-    wait_until_ready(process, dashboard_url(env))
-    return process
-
-
-def sign_in(page: Page, url: str) -> None:
-    page.goto(url)
-    expect(page.locator("#token-dialog")).to_be_visible()
-    page.fill("#token-input", TOKEN)
-    page.click("#token-form button[type=submit]")
-    expect(page.locator("#conn")).to_contain_text("Live")
-
-
-def card(page: Page, alert_id: str) -> Any:
-    return page.locator(f'article.alert[data-alert-id="{alert_id}"]')
 
 
 def test_page_shows_alerts_live_and_acknowledges(
@@ -119,7 +60,8 @@ def test_page_shows_alerts_live_and_acknowledges(
         sign_in(page, url)
         expect(page.locator("article.alert")).to_have_count(3)
         expect(card(page, "kmg-gone")).to_have_count(0)
-        # Grouped by unit; the most urgent unit first; severity is spelled out, not only coloured.
+        # "By ward": grouped by unit; the most urgent unit first; severity is spelled out, not only coloured.
+        page.click("#view-ward")
         expect(page.locator("section.unit h2")).to_have_text(
             [re.compile(r"^4W\s*1 open"), re.compile(r"^5E\s*2 open")]
         )
@@ -139,7 +81,9 @@ def test_page_shows_alerts_live_and_acknowledges(
             "data-alert-id", "kmg-4w-14b"
         )
         expect(card(page, "kmg-4w-14b").locator(".badge")).to_have_text("CRITICAL")
-        expect(page.locator("#counts")).to_have_text("4 open · 1 critical")
+        expect(page.locator("#counts")).to_have_text(
+            "4 open · 2 need action now (1 critical, 1 high) · 0 acknowledged"
+        )
         page.click("#critical-dismiss")
 
         # Acknowledge: the page asks for a name once, then the ack lands on the acks topic.
@@ -202,6 +146,7 @@ def test_page_shows_alerts_live_and_acknowledges(
         # A unit's own screen: the page's query string filters the stream.
         unit_screen = browser.new_page()
         sign_in(unit_screen, f"{url}/?unit=5e")
+        unit_screen.click("#view-ward")
         expect(unit_screen.locator("section.unit")).to_have_count(1)
         expect(unit_screen.locator("article.alert")).to_have_count(2)
         unit_screen.close()
@@ -268,7 +213,7 @@ def test_worker_alert_appears_on_the_page_and_is_acknowledged(
             expect(alert.locator(".badge")).to_have_text("CRITICAL")
             expect(alert).to_contain_text("2.4")
             expect(alert).to_contain_text("0.45")  # 1.1 mg/dL x 0.4114, rounded
-            expect(page.locator("section.unit h2")).to_contain_text(["ICU"])
+            expect(alert.locator(".where")).to_contain_text("ICU")
 
             alert.get_by_role("button", name="Acknowledge").click()
             page.fill("#name-input", "Dr Bo")
@@ -281,3 +226,110 @@ def test_worker_alert_appears_on_the_page_and_is_acknowledged(
         finally:
             page.close()
             dashboard.stop()
+
+
+def test_text_from_the_feed_is_isolated_and_never_widens_the_page(
+    browser: Browser, make_env: Callable[[], WorkerEnv], tmp_path: Path
+) -> None:
+    """Issue 10: a 50,000-character unit made the page 931,342 px wide; bidi text reordered its neighbours.
+
+    Written straight to the alerts topic, past ingest (which now refuses both), as a hostile producer would.
+    """
+    env = make_env()
+    alerts_topic, acks_topic = env.topics["alerts"], env.topics["acks"]
+    in_thread(create_topics(env.bootstrap, [alerts_topic, acks_topic], partitions=1))
+    hostile = alert_event(
+        "kmg-wide", severity="high", patient_id="MRN\u202e0021", unit="W" * 50_000, room="1", bed="Ж" * 400
+    )
+    # Records that are not alert events at all come first: the dashboard counts them and goes on.
+    garbage = [(b"MRN1", b"\xff\xfe not json"), (b"MRN1", b'{"alert_id": "kmg-half"}')]
+    in_thread(produce(env.bootstrap, alerts_topic, garbage))
+    in_thread(produce_alerts(env.bootstrap, alerts_topic, [hostile]))
+    dashboard = start_dashboard(env, tmp_path / "dashboard.log")
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    try:
+        sign_in(page, dashboard_url(env))
+        expect(card(page, "kmg-wide")).to_have_count(1)
+        _, metrics = http_get(f"{dashboard_url(env)}/metrics")
+        assert b'lytewatch_dashboard_alert_events_total{outcome="invalid"} 2.0' in metrics
+        widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert widths[0] <= widths[1], f"page is {widths[0]} px wide in a {widths[1]} px window"
+        for selector in (".where .ward", ".where .bed-name", ".where .patient"):
+            style = page.evaluate(
+                "s => { const e = document.querySelector(s); const c = getComputedStyle(e);"
+                " return [c.unicodeBidi, e.getBoundingClientRect().width]; }",
+                selector,
+            )
+            assert style[0] == "isolate", f"{selector}: unicode-bidi is {style[0]}"
+            assert style[1] <= widths[1], f"{selector} is {style[1]} px wide"
+        script = "getComputedStyle(document.querySelector('.where .ward')).textOverflow"
+        overflow = page.evaluate(script)
+        assert overflow == "ellipsis"
+    finally:
+        page.close()
+        dashboard.stop()
+
+
+ATTACKER_PAGE = """<!doctype html><title>prize</title>
+<form id="f" method="POST" action="{ack}" enctype="text/plain" target="sink">
+<input name='{{"by": "attacker-form", "note": "' value='"}}'></form>
+<iframe name="sink" id="sink"></iframe>
+<script>
+fetch("{ack}", {{method: "POST", mode: "no-cors", body: '{{"by": "attacker-fetch", "note": null}}'}})
+  .then(() => {{ document.title += " fetched"; }}, () => {{ document.title += " fetched"; }});
+document.getElementById("sink").onload = () => {{ document.title += " posted"; }};
+document.getElementById("f").submit();
+</script>"""
+
+
+def test_a_page_on_another_site_cannot_acknowledge(
+    browser: Browser, kafka_bootstrap: str, unique_name: Callable[[str], str], tmp_path: Path
+) -> None:
+    """Issue 10: with no token (the loopback default) a cross-site form and a no-cors fetch acknowledged."""
+    port = free_port()
+    env = WorkerEnv(
+        bootstrap=kafka_bootstrap,
+        prefix=unique_name("csrf"),
+        data_dir=tmp_path / "worker",
+        extra={"LYTEWATCH_DASHBOARD_PORT": str(port)},
+    )
+    in_thread(create_topics(env.bootstrap, [env.topics["alerts"], env.topics["acks"]], partitions=1))
+    in_thread(
+        produce_alerts(env.bootstrap, env.topics["alerts"], [alert_event("kmg-csrf", severity="critical")])
+    )
+    dashboard = start_dashboard(env, tmp_path / "dashboard.log")
+    ack = f"http://127.0.0.1:{port}/api/alerts/kmg-csrf/ack"
+    attacker = ThreadingHTTPServer(("127.0.0.1", 0), _page_handler(ATTACKER_PAGE.format(ack=ack)))
+    threading.Thread(target=attacker.serve_forever, daemon=True).start()
+    page = browser.new_page()
+    try:
+        eventually(lambda: http_get(f"{dashboard_url(env)}/api/alerts/kmg-csrf")[0] == 200, "the alert")
+        # localhost:<other port> is another origin than 127.0.0.1:<dashboard port>.
+        page.goto(f"http://localhost:{attacker.server_address[1]}/")
+        expect(page).to_have_title(re.compile("fetched"), timeout=20000)
+        expect(page).to_have_title(re.compile("posted"), timeout=20000)
+        produced = in_thread(consume(env.bootstrap, env.topics["acks"], expected=1, timeout=5))
+        assert produced == [], [r.value for r in produced]
+        _, metrics = http_get(f"{dashboard_url(env)}/metrics")
+        assert b'lytewatch_dashboard_acks_total{outcome="produced"} 1' not in metrics
+    finally:
+        page.close()
+        attacker.shutdown()
+        attacker.server_close()
+        dashboard.stop()
+
+
+def _page_handler(html: str) -> type[BaseHTTPRequestHandler]:
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = html.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            return
+
+    return Page

@@ -87,13 +87,14 @@ async def produce_all(env: WorkerEnv, topic: str, messages: list[tuple[bytes, di
         await producer.stop()
 
 
-async def caught_up(env: WorkerEnv) -> bool:
-    """True once the worker's group has committed every input and patient-events offset to the end."""
+async def caught_up(env: WorkerEnv, kinds: tuple[str, ...] = ("orders", "labs", "patient_events")) -> bool:
+    """True once the worker's group has committed every input and patient-events offset to the end
+    (an empty partition, e.g. patient-events when every input is keyed by its patient, counts as done)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=env.bootstrap)
     await admin.start()
     try:
         committed = await admin.list_consumer_group_offsets(env.prefix)
-        topics = [env.topics["orders"], env.topics["labs"], env.topics["patient_events"]]
+        topics = [env.topics[kind] for kind in kinds]
         from aiokafka import AIOKafkaConsumer
 
         probe = AIOKafkaConsumer(bootstrap_servers=env.bootstrap)
@@ -103,7 +104,7 @@ async def caught_up(env: WorkerEnv) -> bool:
             ends = await probe.end_offsets(tps)
         finally:
             await probe.stop()
-        return all(committed.get(tp) is not None and committed[tp].offset >= ends[tp] for tp in tps)
+        return all(ends[tp] == 0 or (tp in committed and committed[tp].offset >= ends[tp]) for tp in tps)
     finally:
         await admin.close()
 
@@ -137,8 +138,8 @@ def count_records(env: WorkerEnv, topic: str) -> int:
 def run_orders_then_labs(env: WorkerEnv, worker: Process, orders: list[Any], labs: list[Any]) -> None:
     asyncio.run(produce_all(env, env.topics["orders"], orders))
     eventually(
-        lambda: count_records(env, env.topics["patient_events"]) >= len(orders),
-        "the orders to be ingested",
+        lambda: asyncio.run(caught_up(env, ("orders", "patient_events"))),
+        "the orders to be applied",
         within=120,
         interval=0.5,
         alive=worker.death,

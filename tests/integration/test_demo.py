@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from streams.bench.broker import free_port
-from tests.processes import WorkerEnv, http_get
+from tests.support.ports import free_port
+from tests.support.processes import REPO, WorkerEnv, http_get
+from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -32,17 +33,19 @@ class Demo:
 
     def wait_for_line(self, text: str, within: float) -> float:
         """Wait until a printed line contains `text`; returns the monotonic time it was seen."""
-        deadline = time.monotonic() + within
-        seen = 0
-        while time.monotonic() < deadline:
-            while seen < len(self.lines):
-                if text in self.lines[seen]:
-                    return time.monotonic()
-                seen += 1
-            if self.popen.poll() is not None and seen >= len(self.lines):
-                raise AssertionError(f"demo exited with {self.popen.returncode}:\n{''.join(self.lines)}")
-            time.sleep(0.05)
-        raise AssertionError(f"no line with {text!r} after {within} s:\n{''.join(self.lines)}")
+
+        def seen() -> float | None:
+            return time.monotonic() if any(text in line for line in list(self.lines)) else None
+
+        return eventually(seen, f"a line with {text!r}", within=within, interval=0.05, alive=self.death)
+
+    def death(self) -> str | None:
+        """None while the demo runs; else its exit code and everything it printed."""
+        if self.popen.poll() is None:
+            return None
+        if self.reader is not None:
+            self.reader.join(timeout=10)  # every line it printed, before judging
+        return f"demo exited with {self.popen.returncode}:\n{''.join(self.lines)}"
 
 
 def _children_of(pid: int) -> list[int]:
@@ -83,6 +86,8 @@ def start_demo(tmp_path: Path) -> Iterator[Callable[..., Demo]]:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            # Its own process group, like a job in a terminal: Ctrl-C goes to the demo and its children.
+            start_new_session=True,
         )
         demo = Demo(popen)
         assert popen.stdout is not None
@@ -105,7 +110,7 @@ def start_demo(tmp_path: Path) -> Iterator[Callable[..., Demo]]:
             demo.popen.stdout.close()
 
 
-def test_first_alert_within_seconds_of_the_urls_and_sigterm_stops_every_child(
+def test_first_alert_within_seconds_of_the_urls_and_ctrl_c_stops_every_child(
     demo_env: dict[str, str], start_demo: Callable[..., Demo]
 ) -> None:
     demo = start_demo(demo_env)
@@ -118,19 +123,18 @@ def test_first_alert_within_seconds_of_the_urls_and_sigterm_stops_every_child(
     children = _children_of(demo.popen.pid)
     assert len(children) == 2, children
 
-    first_alert_s: float | None = None
-    while time.monotonic() - urls_at < 60:
+    def alert_shown() -> bool:
         status, body = http_get(f"{dashboard}/api/alerts")
-        if status == 200 and json.loads(body)["alerts"]:
-            first_alert_s = time.monotonic() - urls_at
-            break
-        time.sleep(0.2)
-    output = "".join(demo.lines)
-    assert first_alert_s is not None, f"no alert on /api/alerts within 60 s of the URLs:\n{output}"
+        return status == 200 and bool(json.loads(body)["alerts"])
+
+    eventually(alert_shown, "an alert on /api/alerts", within=60, interval=0.2, alive=demo.death)
+    first_alert_s = time.monotonic() - urls_at
     print(f"\nfirst alert on /api/alerts {first_alert_s:.1f} s after the URLs were printed")
 
-    demo.popen.send_signal(signal.SIGTERM)
-    assert demo.popen.wait(timeout=60) == 0
+    # Ctrl-C in a terminal: SIGINT to the whole group, so the children get it at the same moment.
+    os.killpg(demo.popen.pid, signal.SIGINT)
+    assert demo.popen.wait(timeout=60) == 0, "".join(demo.lines)
+    assert "lytewatch demo:" not in "".join(demo.lines), "a clean stop reported as a failure"
     assert not [pid for pid in children if _alive(pid)], "a child outlived the demo"
 
 
@@ -161,3 +165,39 @@ def test_a_child_that_exits_stops_everything_with_exit_2(
     output = "".join(demo.lines)
     assert "the worker exited" in output, output
     assert not [pid for pid in children if _alive(pid)], "the dashboard outlived the demo"
+
+
+@pytest.fixture
+def private_broker(tmp_path: Path) -> Iterator[str]:
+    """A broker of this test alone (so that it can be stopped under a running demo); yields host:port."""
+    port, controller = free_port(), free_port()
+    env = {**os.environ, "KAFKA_PORT": str(port), "KAFKA_CONTROLLER_PORT": str(controller)}
+    env["KAFKA_DATA_DIR"] = str(tmp_path / "kafka")
+    kafkactl = [str(REPO / "deploy" / "kafka" / "kafkactl.sh")]
+    subprocess.run([*kafkactl, "start"], env=env, check=True, timeout=180, capture_output=True)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([*kafkactl, "stop"], env=env, check=False, timeout=60, capture_output=True)
+
+
+def test_sigterm_stops_every_child_after_the_broker_is_gone(
+    private_broker: str, demo_env: dict[str, str], start_demo: Callable[..., Demo], tmp_path: Path
+) -> None:
+    env = {**demo_env, "LYTEWATCH_BROKER": f"kafka://{private_broker}"}
+    demo = start_demo(env)
+    demo.wait_for_line("lytewatch is running", within=180)
+    children = _children_of(demo.popen.pid)
+    assert len(children) == 2, children
+    stop_env = {
+        **os.environ,
+        "KAFKA_PORT": private_broker.rsplit(":", 1)[1],
+        "KAFKA_DATA_DIR": str(tmp_path / "kafka"),
+    }
+    subprocess.run(
+        [str(REPO / "deploy" / "kafka" / "kafkactl.sh"), "stop"], env=stop_env, check=True, timeout=60
+    )
+    demo.popen.send_signal(signal.SIGTERM)
+    # Children that hang on a dead broker get SIGKILL after the demo's grace period (10 s).
+    assert demo.popen.wait(timeout=60) == 0
+    assert not [pid for pid in children if _alive(pid)], "a child outlived the demo"

@@ -189,6 +189,26 @@ CASES: list[tuple[str, bytes, str]] = [
         orjson.dumps({"patient_id": "F-20", "event": "teleport", "occurred_at": "2026-03-01T06:00:00Z"}),
         "schema_error",
     ),
+    # Hostile text (issue 10): ids and free text over the limits of streams/codecs/limits.py.
+    (
+        "adt",
+        er7(
+            msh("ADT^A02^ADT_A02", 5),
+            "EVN|A02|202603011200",
+            "PID|1||F-21^^^H^MR",
+            "PV1|1|I|4W\\X0D0A\\Bcc: x^12^1||||||||||||||||E21",  # HL7 escape that decodes to CRLF
+        ),
+        "schema_error",
+    ),
+    ("labs", native_lab("MRN\u202e0021", "R22"), "schema_error"),
+    ("labs", native_lab("F-23", "R23", location={"unit": "W" * 50_000}), "schema_error"),
+    (
+        "acks",
+        orjson.dumps(
+            {"alert_id": "kmg-x", "patient_id": "F-24", "by": "rn\r\nX", "at": "2026-03-01T11:00:00Z"}
+        ),
+        "schema_error",
+    ),
 ]
 
 
@@ -228,4 +248,10 @@ def test_every_format_is_used_ignored_or_dead_lettered_and_the_counts_add_up(
     assert metric_sum(text, "lytewatch_input_messages_total") == len(CASES)
     assert metric_sum(text, "lytewatch_ignored_total") == expected["ignored"]
     assert metric_sum(text, "lytewatch_deadletter_total") == dead
+    assert metric_sum(text, "lytewatch_input_used_total") == used
+    whole = sum(
+        float(v)
+        for v in re.findall(r'^lytewatch_deadletter_total{[^}]*stage="ingest"[^}]*} (\S+)$', text, re.M)
+    )
+    assert metric_sum(text, "lytewatch_input_messages_total") == used + expected["ignored"] + whole
     assert len(forwarded) + dead + expected["ignored"] == len(CASES)
