@@ -10,6 +10,7 @@ import orjson
 from alerts.codes import CodeMapping
 from alerts.errors import AlertsError, DeadLetterReason
 from streams.codecs.base import Decoded, Format
+from streams.codecs.fast import certainly_ignored
 from streams.codecs.fhir import decode_fhir
 from streams.codecs.hl7v2 import decode_hl7
 from streams.codecs.limits import within_limits
@@ -19,6 +20,8 @@ from streams.topic_registry import InputKind
 
 _BOM = b"\xef\xbb\xbf"
 _HL7_STARTS = (b"MSH", b"FHS", b"BHS")
+# What the full decode makes of a native message with one item we do not watch (immutable, so shared).
+_IGNORED_JSON = Decoded(format="json", events=(), ignored=1, rejected=())
 
 
 def detect(raw: bytes) -> Format:
@@ -59,6 +62,8 @@ def _decode(kind: InputKind, raw: bytes, tz: tzinfo, mapping: CodeMapping) -> De
                 DeadLetterReason.UNSUPPORTED_MESSAGE_TYPE, "acks are accepted as native JSON only"
             )
         return decode_fhir(kind, obj, tz=tz, mapping=mapping)
+    if certainly_ignored(kind, obj, tz=tz, mapping=mapping):
+        return _IGNORED_JSON
     return decode_native(kind, obj, tz=tz, mapping=mapping)
 
 
