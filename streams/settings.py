@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     idle_patient_days: float = Field(7, gt=0, description="drop a patient silent this long (wall clock)")
     sweep_interval_s: float = Field(30, gt=0, description="how often the worker looks for patients to drop")
     max_task_idle_ms: int = Field(
-        1000,
+        10_000,
         ge=0,
         le=600_000,
         description=(
