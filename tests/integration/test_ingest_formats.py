@@ -228,4 +228,10 @@ def test_every_format_is_used_ignored_or_dead_lettered_and_the_counts_add_up(
     assert metric_sum(text, "lytewatch_input_messages_total") == len(CASES)
     assert metric_sum(text, "lytewatch_ignored_total") == expected["ignored"]
     assert metric_sum(text, "lytewatch_deadletter_total") == dead
+    assert metric_sum(text, "lytewatch_input_used_total") == used
+    whole = sum(
+        float(v)
+        for v in re.findall(r'^lytewatch_deadletter_total{[^}]*stage="ingest"[^}]*} (\S+)$', text, re.M)
+    )
+    assert metric_sum(text, "lytewatch_input_messages_total") == used + expected["ignored"] + whole
     assert len(forwarded) + dead + expected["ignored"] == len(CASES)
