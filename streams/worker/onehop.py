@@ -168,6 +168,9 @@ class OneHopEngine:
             if not app.flow_control.is_active() or message.generation_id != app.consumer_generation_id:
                 # Delivered as a rebalance or shutdown began: the group re-delivers it from the last commit.
                 continue
+            if message.offset < self.received.get(message.tp, -1):
+                # Already buffered: delivered again after a resumed partition was sought back.
+                continue
             missing, done = await self.guard.read_missing(message)
             group = self.group(message.partition)
             for n, record in enumerate(missing):
@@ -177,7 +180,7 @@ class OneHopEngine:
             record = record_of(message)
             group.add(record.topic, _ms(record.timestamp), record.offset, Pending(record, event, event))
             self.received[message.tp] = message.offset + 1
-        self._flow()
+        await self._flow()
 
     def _caught_up_in(self, partition: int, topic: str) -> bool:
         return self.caught_up(topic, partition)
@@ -212,8 +215,13 @@ class OneHopEngine:
             position = consumer._committed_offset.get(tp)
         return bool(highwater == 0 if position is None else position >= highwater)
 
-    def _flow(self) -> None:
-        """Pause partitions that run ahead of their group, resume them once they have drained to half."""
+    async def _flow(self) -> None:
+        """Pause partitions that run ahead of their group, resume them once they have drained to half.
+
+        faust drops records it had already fetched for a partition paused meanwhile (its fetch position has
+        moved past them), so a resumed partition is first sought back to the offset after the last record
+        this engine received: nothing is skipped, and what comes twice is recognised in `receive`.
+        """
         app = self.runtime.app
         if not app.flow_control.is_active() or not self.runtime.recovery.completed.is_set():
             return
@@ -235,6 +243,9 @@ class OneHopEngine:
             app.consumer.pause_partitions(over)
             self.paused |= over
         if under:
+            for tp in under:
+                if tp in self.received:
+                    await app.consumer.seek(tp, self.received[tp])
             app.consumer.resume_partitions(under)
             self.paused -= under
 
@@ -280,7 +291,7 @@ class OneHopEngine:
                         # Now in progress: a rebalance waits for it to be applied and acknowledged.
                         unacked.add(pending.event.message)
                 await self._apply(picked)
-            self._flow()
+            await self._flow()
 
     async def _apply(self, picked: list[Pending]) -> None:
         try:
