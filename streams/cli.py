@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Iterable, Sequence
@@ -219,7 +220,8 @@ def _cmd_mllp(args: argparse.Namespace, settings: Settings) -> int:
     from streams.logs import configure_logging
 
     if args.port is not None:
-        settings = settings.model_copy(update={"mllp_port": args.port})
+        # Through the settings model, so that a bad port fails like LYTEWATCH_MLLP_PORT would, by name.
+        settings = load_settings({**os.environ, "LYTEWATCH_MLLP_PORT": str(args.port)})
     configure_logging(settings.log_level, settings.log_format)
     _serve(lambda: run_mllp(settings))
     return 0

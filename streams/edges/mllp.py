@@ -16,7 +16,7 @@ from hl7.mllp import HL7StreamWriter
 from hl7.mllp.streams import HL7StreamProtocol
 from prometheus_client.aiohttp import make_aiohttp_handler
 
-from streams.edges.hl7_ack import NOT_HL7, AckCode, ErrorCode, Rejected, build_ack, route
+from streams.edges.hl7_ack import MESSAGE_TYPE_LABELS, AckCode, ErrorCode, Rejected, build_ack, route
 from streams.edges.mllp_frames import FrameReader, FrameTooLarge
 from streams.kafka import client_options
 from streams.metrics import Metrics
@@ -34,7 +34,7 @@ class Listener:
     def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics()
-        self.metrics.prime_mllp()
+        self.metrics.prime_mllp(MESSAGE_TYPE_LABELS)
         self.topics = {kind: name for kind, name in settings.input_topics.items() if kind != "acks"}
         self._producer: AIOKafkaProducer | None = None
         self._connector: asyncio.Task[None] | None = None
@@ -125,8 +125,9 @@ class Listener:
         self.metrics.count_mllp_message(decision.label, AckCode.ACCEPT)
         return build_ack(raw, AckCode.ACCEPT)
 
-    def _reject(self, raw: bytes | None, text: str, label: str = NOT_HL7) -> bytes:
-        self.metrics.count_mllp_message(label, AckCode.REJECT)
+    def _reject(self, raw: bytes, text: str) -> bytes:
+        """AR for a frame refused for its framing (no end block, too large), counted under its MSH-9."""
+        self.metrics.count_mllp_message(route(raw).label, AckCode.REJECT)
         log.warning("MLLP frame rejected (AR): %s", text)
         return build_ack(raw, AckCode.REJECT, (ErrorCode.DATA_TYPE, text))
 
@@ -149,7 +150,7 @@ class Listener:
                 except FrameTooLarge as exc:
                     self.metrics.count_mllp_frame_error("too_large")
                     limit = self.settings.mllp_max_message_bytes
-                    writer.writeblock(self._reject(exc.head, f"message over the {limit}-byte limit", "other"))
+                    writer.writeblock(self._reject(exc.head, f"message over the {limit}-byte limit"))
                     await writer.drain()
                     continue
                 if frame.skipped:
