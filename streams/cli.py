@@ -41,6 +41,17 @@ def _cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_hash_token(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.web.tokens import hash_token
+
+    token = sys.stdin.readline().rstrip("\n")
+    if not token.strip():
+        print("lytewatch hash-token: give the token on standard input", file=sys.stderr)
+        return 2
+    print(hash_token(token))
+    return 0
+
+
 def _cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     import tempfile
     from datetime import UTC, datetime
@@ -260,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     add("worker", _cmd_worker, "run a stream worker (web: /metrics /healthz /readyz)")
+    add("hash-token", _cmd_hash_token, "print sha256:<hex> of a token read from stdin, for _DASHBOARD_TOKENS")
     topics = add("topics", _cmd_topics, "create every topic lytewatch uses (idempotent)")
     topics.add_argument("action", choices=["create"])
     topics.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the broker")

@@ -169,7 +169,9 @@ def replay_shard(
         if envelope is None:
             continue
         topic, value = envelope
-        patient = value.get("patient_id") if type(value) is dict else None
+        # Only native JSON is routed on `patient_id` (a FHIR resource names its patient elsewhere).
+        native = type(value) is dict and "resourceType" not in value
+        patient = value.get("patient_id") if native else None
         if type(patient) is str and shard.count > 1:
             # The decoders take a native JSON object's patient from `patient_id` as is: route on it.
             if not shard.owns_patient(patient):

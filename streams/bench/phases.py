@@ -55,6 +55,7 @@ class Sizes:
     latency_rate: float
     latency_seconds: float
     recovery_patients: int
+    replay_runs: int = 3
 
     @classmethod
     def full(cls) -> Sizes:
@@ -65,7 +66,11 @@ class Sizes:
     @classmethod
     def quick(cls) -> Sizes:
         return cls(
-            throughput_events=20_000, latency_rate=1000.0, latency_seconds=15.0, recovery_patients=5_000
+            throughput_events=20_000,
+            latency_rate=1000.0,
+            latency_seconds=15.0,
+            recovery_patients=5_000,
+            replay_runs=1,
         )
 
 

@@ -19,6 +19,7 @@ from typing import Any, TextIO
 from streams.bench import phases as bench_phases
 from streams.bench.broker import REPO, BenchError
 from streams.bench.phases import Figures, Sizes
+from streams.bench.replay import replay_figures
 from streams.settings import Settings
 
 #: Each figure the table shows: (JSON key, label, unit). The JSON carries these and a few more.
@@ -42,6 +43,10 @@ TABLE: tuple[tuple[str, str, str], ...] = (
     ("memory_rss_idle_bytes", "memory: RSS of an idle worker", "bytes"),
     ("memory_rss_bytes_per_patient", "memory: RSS per patient in state", "bytes"),
     ("memory_rss_mb_per_10k_patients", "memory: RSS per 10,000 patients", "MiB"),
+    ("replay_events_per_s", "replay: throughput file, --jobs 1 (wall)", "events/s"),
+    ("replay_jobs2_events_per_s", "replay: throughput file, --jobs 2 (wall)", "events/s"),
+    ("replay_jobs2_speedup", "replay: --jobs 2 / --jobs 1", "x"),
+    ("replay_events_per_cpu_s", "replay: --jobs 1 per CPU-second", "events/s"),
 )
 
 
@@ -137,6 +142,10 @@ async def _run(settings: Settings, sizes: Sizes) -> dict[str, Any]:
         (
             f"memory and recovery: {sizes.recovery_patients:,} patients",
             lambda: bench_phases.state(settings, run_id, sizes.recovery_patients),
+        ),
+        (
+            f"replay: {sizes.throughput_events:,} events, --jobs 1 and 2",
+            lambda: asyncio.to_thread(replay_figures, sizes.throughput_events, sizes.replay_runs),
         ),
     ]
     for title, step in steps:

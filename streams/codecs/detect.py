@@ -10,14 +10,18 @@ import orjson
 from alerts.codes import CodeMapping
 from alerts.errors import AlertsError, DeadLetterReason
 from streams.codecs.base import Decoded, Format
+from streams.codecs.fast import certainly_ignored
 from streams.codecs.fhir import decode_fhir
 from streams.codecs.hl7v2 import decode_hl7
+from streams.codecs.limits import within_limits
 from streams.codecs.native import decode_native
 from streams.errors import DecodeError
 from streams.topic_registry import InputKind
 
 _BOM = b"\xef\xbb\xbf"
 _HL7_STARTS = (b"MSH", b"FHS", b"BHS")
+# What the full decode makes of a native message with one item we do not watch (immutable, so shared).
+_IGNORED_JSON = Decoded(format="json", events=(), ignored=1, rejected=())
 
 
 def detect(raw: bytes) -> Format:
@@ -58,6 +62,8 @@ def _decode(kind: InputKind, raw: bytes, tz: tzinfo, mapping: CodeMapping) -> De
                 DeadLetterReason.UNSUPPORTED_MESSAGE_TYPE, "acks are accepted as native JSON only"
             )
         return decode_fhir(kind, obj, tz=tz, mapping=mapping)
+    if certainly_ignored(kind, obj, tz=tz, mapping=mapping):
+        return _IGNORED_JSON
     return decode_native(kind, obj, tz=tz, mapping=mapping)
 
 
@@ -66,9 +72,10 @@ def decode(kind: InputKind, raw: bytes, *, tz: tzinfo, mapping: CodeMapping) -> 
 
     Raises only DecodeError, for a message that is wholly unusable (including one whose watched items
     were all rejected). Watched items rejected next to usable ones come back in `Decoded.rejected`.
+    Ids and free text over the limits of streams.codecs.limits are rejected as schema_error.
     """
     try:
-        return _decode(kind, raw, tz, mapping)
+        return within_limits(_decode(kind, raw, tz, mapping))
     except DecodeError:
         raise
     except AlertsError as exc:

@@ -78,8 +78,12 @@ def ingest_message(
             ),
             ignored=0,
         )
+    # The decoder built and validated each event: construct, do not validate it a second time.
     forward = tuple(
-        PatientEnvelope(event=event, origin=origin.model_copy(update={"index": index}))
+        PatientEnvelope.model_construct(
+            event=event,
+            origin=origin if origin.index == index else origin.model_copy(update={"index": index}),
+        )
         for index, event in enumerate(decoded.events)
     )
     deadletters: tuple[tuple[DeadLetterReason, bytes], ...] = ()

@@ -18,6 +18,7 @@ import orjson
 
 from alerts.codes import DEFAULT_MAPPING
 from streams.codecs import decode
+from streams.codecs.native import decode_native
 from tests.support import messages
 
 TZ = ZoneInfo("Europe/Berlin")
@@ -78,6 +79,24 @@ def main() -> None:
     for name, fn, target in cases:
         r = rate(fn, args.seconds)
         print(f"{name:45} {r:10,.0f} {target:8,} {'ok' if r >= target else 'MISSED'}")
+
+    print("\nirrelevant traffic (streams/codecs/fast.py), against the bare consumer's orjson.loads:")
+    sodium = orjson.dumps({**orjson.loads(NATIVE_LAB), "code": "2951-2", "value": 139, "unit": "mmol/L"})
+    paracetamol = orjson.loads(NATIVE_ORDER)
+    paracetamol["medication"] = {"display": "acetaminophen 500 mg PO"}
+    other_drug = orjson.dumps(paracetamol)
+    sodium_obj = orjson.loads(sodium)
+    irrelevant: list[tuple[str, Callable[[], object]]] = [
+        ("orjson.loads of the sodium result (bare consumer)", lambda: orjson.loads(sodium)),
+        ("decode: native sodium result, ignored (fast path)", dec("labs", sodium)),
+        (
+            "decode_native: the same, full decode (no fast path)",
+            lambda: decode_native("labs", sodium_obj, tz=TZ, mapping=DEFAULT_MAPPING),
+        ),
+        ("decode: native acetaminophen order, ignored (orders: full decode)", dec("orders", other_drug)),
+    ]
+    for name, fn in irrelevant:
+        print(f"{name:60} {rate(fn, args.seconds):10,.0f}")
 
     print("\nalternatives measured (parse/validate only, no normalisation):")
     from fhir.resources.R4B.medicationrequest import MedicationRequest

@@ -13,7 +13,7 @@ import pytest
 
 from streams.edges.mllp import Listener
 from streams.settings import load_settings
-from tests.integration.test_broker_outage import Broker, private_broker  # noqa: F401 - the fixture
+from tests.support.broker import Broker
 from tests.support.edges import EB_CR, frame, post_json
 from tests.support.kafka import consume
 from tests.support.ports import free_port
@@ -53,7 +53,7 @@ async def send(port: int, message: bytes) -> str:
 
 
 def test_broker_down_gives_ae_and_503_and_back_stores_each_retry_once(
-    private_broker: Broker,  # noqa: F811
+    private_broker: Broker,
     make_worker_env: Callable[..., WorkerEnv],
     tmp_path: Path,
 ) -> None:

@@ -75,8 +75,11 @@ def test_jobs_give_the_bytes_of_one_job_on_a_simulated_feed_with_faults(tmp_path
         },
     }
     wrong_topic = orjson.dumps({"topic": "billing", "value": {}})
-    extra = [b"{not json", wrong_topic, b"", orjson.dumps(numeric_patient)]
     lines = feed.read_bytes().splitlines()
+    # A FHIR resource with a stray `patient_id`: its patient is its subject; it must not be routed on that.
+    fhir = next(orjson.loads(line) for line in lines if b'"Observation"' in line)
+    fhir["value"]["patient_id"] = "NOT-THE-SUBJECT"
+    extra = [b"{not json", wrong_topic, b"", orjson.dumps(numeric_patient), orjson.dumps(fhir)]
     for n, line in enumerate(extra):
         lines.insert(500 * (n + 1), line)
     feed.write_bytes(b"\n".join(lines) + b"\n")
