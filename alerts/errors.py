@@ -21,6 +21,15 @@ class DeadLetterReason(StrEnum):
     PROCESSING_ERROR = "processing_error"
 
 
+class IgnoreReason(StrEnum):
+    """Why valid input was ignored rather than used (counted on /metrics, documented in the README)."""
+
+    # Not a test or drug lytewatch watches: lab and pharmacy feeds carry everything.
+    UNWATCHED = "unwatched"
+    # A K or Mg code under a code-system spelling lytewatch does not know: a feed misconfiguration to see.
+    UNKNOWN_CODE_SYSTEM = "unknown_code_system"
+
+
 class AlertsError(Exception):
     """Root of every error raised by the `alerts` package."""
 

@@ -55,8 +55,14 @@ class StoredResult(NamedTuple):
     collected_at: int
     # Arrival order of this version; breaks ties between results collected at the same instant.
     seq: int
+    # Fingerprint of every field of the message version (result_digest); None in states stored before it
+    # existed, which then compare by content as they did.
+    digest: str | None = None
 
     def same_content(self, other: StoredResult) -> bool:
+        """An identical re-delivery: identical in every field (a status-only change is a new version)."""
+        if self.digest is not None and other.digest is not None:
+            return self.digest == other.digest
         return self[:6] == other[:6]
 
 
@@ -101,6 +107,10 @@ class OpenAlert(NamedTuple):
     acknowledged_by: str | None = None
     acknowledged_at: int | None = None
     acknowledged_severity: str | None = None
+    # Every (by, at) acknowledgement applied to this alert, to recognise an identical re-delivery.
+    ack_log: tuple[tuple[str, int], ...] = ()
+    # Who acknowledged since the severity last changed: acknowledging again changes nothing.
+    acked_now: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -163,6 +173,8 @@ def _alert_row(alert: OpenAlert) -> list[Any]:
     row: list[Any] = list(alert)
     row[7] = list(alert.order_ids)
     row[8] = int(alert.refractory)
+    row[12] = [list(pair) for pair in alert.ack_log]
+    row[13] = list(alert.acked_now)
     return row
 
 
@@ -199,6 +211,16 @@ def _order_from_row(row: list[Any]) -> StoredOrder:
 def _alert_from_row(row: list[Any]) -> OpenAlert:
     row[7] = tuple(row[7])
     row[8] = bool(row[8])
+    if len(row) < 14:
+        # Stored before the ack log existed: it knew only the last acknowledgement.
+        row.extend([None] * (12 - len(row)))
+        by, at, severity = row[9:12]
+        ack_log = ((by, at),) if by is not None and at is not None else ()
+        acked_now = (by,) if by is not None and severity == row[2] else ()
+        row[12:] = [ack_log, acked_now]
+    else:
+        row[12] = tuple((p[0], p[1]) for p in row[12])
+        row[13] = tuple(row[13])
     return OpenAlert(*row)
 
 
@@ -212,7 +234,7 @@ def decode_state(data: bytes) -> PatientState:
         clock=doc["c"],
         seq=doc["s"],
         results={
-            rid: StoredResult(r[0], bool(r[1]), r[2], r[3], r[4], r[5], r[6])
+            rid: StoredResult(r[0], bool(r[1]), r[2], r[3], r[4], r[5], r[6], r[7] if len(r) > 7 else None)
             for rid, r in doc.get("r", {}).items()
         },
         orders={oid: _order_from_row(o) for oid, o in doc.get("o", {}).items()},
@@ -236,8 +258,9 @@ def prune(state: PatientState, rules: RulesConfig) -> PatientState:
     - a K result older than both the K window and the refractory recheck horizon
       (refractory looks at K collected after s + recheck with s >= t - replacement_lookback);
     - a Mg result older than the Mg window;
-    - an order whose diuretic interval ended before t - lookback and whose replacement start is older
-      than t - replacement_lookback becomes a tombstone (its recorded_at must survive, see StoredOrder).
+    - an order whose diuretic interval ended before t - lookback (or never began) and whose replacement
+      start, whatever its end, is older than t - replacement_lookback becomes a tombstone (its recorded_at
+      must survive, see StoredOrder).
     """
     t = state.clock
     if t is None:
@@ -259,10 +282,9 @@ def prune(state: PatientState, rules: RulesConfig) -> PatientState:
             continue
         start = order.start
         assert start is not None
-        alive = order.has_interval and (
-            (order.wasting and (order.end is None or order.end > diuretic_horizon))
-            or (order.potassium_replacement and start >= replacement_horizon)
-        )
+        alive = (
+            order.wasting and order.has_interval and (order.end is None or order.end > diuretic_horizon)
+        ) or (order.potassium_replacement and start >= replacement_horizon)
         if not alive:
             state.orders[oid] = StoredOrder(order.recorded_at)
     return state

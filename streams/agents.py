@@ -126,7 +126,7 @@ def _ingest_agent(rt: Runtime, kind: InputKind, guard: GapGuard) -> Any:
         async for batch in stream.take_events(BATCH_MAX, within=BATCH_WINDOW_S):
             now = datetime.now(UTC)
             formats: Counter[tuple[str, str]] = Counter()
-            ignored: Counter[str] = Counter()
+            ignored: Counter[tuple[str, str]] = Counter()
             async for record, _ in _records(batch, guard):
                 origin = _origin(record)
                 try:
@@ -148,11 +148,11 @@ def _ingest_agent(rt: Runtime, kind: InputKind, guard: GapGuard) -> Any:
                     continue
                 formats[(origin.topic, outcome.format)] += 1
                 if outcome.disposition == "ignored":
-                    ignored[origin.topic] += 1
+                    ignored[(origin.topic, outcome.ignore_reason.value)] += 1
             for (topic, fmt), n in formats.items():
                 metrics.count_input(topic, fmt, n=n)
-            for topic, n in ignored.items():
-                metrics.count_ignored(topic, n)
+            for (topic, ignore_reason), n in ignored.items():
+                metrics.count_ignored(topic, n, ignore_reason)
 
     return ingest
 

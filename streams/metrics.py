@@ -11,7 +11,7 @@ from typing import Any, Final
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import generate_latest as _generate_latest
 
-from alerts.errors import DeadLetterReason
+from alerts.errors import DeadLetterReason, IgnoreReason
 from alerts.models import AlertEvent, AlertEventKind, RuleId, Severity
 
 #: 1 ms .. 10 s: the worker's own work is milliseconds, a stalled broker shows up at seconds.
@@ -27,6 +27,7 @@ INPUT_FORMATS: Final = ("json", "hl7v2", "fhir", "unknown")
 RECEIVER_TYPES: Final = ("webhook", "email", "pager", "chat")
 DELIVERY_OUTCOMES: Final = ("delivered", "retried", "failed", "suppressed")
 _DEADLETTER_REASONS: Final = frozenset(r.value for r in DeadLetterReason)
+_IGNORE_REASONS: Final = frozenset(r.value for r in IgnoreReason)
 
 CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
 
@@ -53,8 +54,9 @@ class Metrics:
         )
         self.ignored = Counter(
             "lytewatch_ignored",
-            "Input messages ignored as irrelevant (other tests, other drugs, identical re-deliveries)",
-            ["topic"],
+            "Input messages ignored, by reason: unwatched (other tests, other drugs), unknown_code_system "
+            "(a K or Mg code under a code-system spelling lytewatch does not know)",
+            ["topic", "reason"],
             registry=r,
         )
         self.deadletters = Counter(
@@ -152,7 +154,8 @@ class Metrics:
         for topic in input_topics:
             for fmt in INPUT_FORMATS:
                 self.input_messages.labels(topic=topic, format=fmt)
-            self.ignored.labels(topic=topic)
+            for ignore_reason in IgnoreReason:
+                self.ignored.labels(topic=topic, reason=ignore_reason.value)
             for reason in DeadLetterReason:
                 self.deadletters.labels(topic=topic, reason=reason.value)
 
@@ -180,9 +183,12 @@ class Metrics:
         self.input_messages.labels(topic=topic, format=_closed(fmt, INPUT_FORMATS)).inc(n)
         self.last_input_timestamp.labels(topic=topic).set(time.time() if now is None else now)
 
-    def count_ignored(self, topic: str, n: int = 1) -> None:
-        """`n` input messages were irrelevant (not a watched test or drug) and were dropped on purpose."""
-        self.ignored.labels(topic=topic).inc(n)
+    def count_ignored(
+        self, topic: str, n: int = 1, reason: IgnoreReason | str = IgnoreReason.UNWATCHED
+    ) -> None:
+        """`n` input messages were ignored on purpose for `reason` (default: not a watched test or drug)."""
+        value = reason.value if isinstance(reason, IgnoreReason) else reason
+        self.ignored.labels(topic=topic, reason=_closed(value, _IGNORE_REASONS)).inc(n)
 
     def count_deadletter(self, topic: str, reason: DeadLetterReason | str) -> None:
         """One input message went to the dead-letter topic for `reason`."""

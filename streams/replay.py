@@ -32,6 +32,7 @@ class ReplaySummary:
     ignored: int = 0
     deadlettered: int = 0
     deadletter_reasons: Counter[str] = field(default_factory=Counter)
+    ignore_reasons: Counter[str] = field(default_factory=Counter)
     transitions: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     patients_with_alerts: set[str] = field(default_factory=set)
     patient_days: set[tuple[str, date]] = field(default_factory=set)
@@ -47,6 +48,8 @@ class ReplaySummary:
             f"lines: {self.lines}  used: {self.used}  ignored: {self.ignored}  "
             f"dead-lettered: {self.deadlettered}",
         ]
+        for reason, n in sorted(self.ignore_reasons.items()):
+            lines.append(f"  ignored {reason}: {n}")
         for reason, n in sorted(self.deadletter_reasons.items()):
             lines.append(f"  dead letter {reason}: {n}")
         lines.append("alert events by rule, event and severity:")
@@ -107,7 +110,9 @@ def replay(
                     deadletter_out.write(record + b"\n")
             disposition = outcome.disposition
             summary.used += disposition == "used"
-            summary.ignored += disposition == "ignored"
+            if disposition == "ignored":
+                summary.ignored += 1
+                summary.ignore_reasons[outcome.ignore_reason.value] += 1
             summary.deadlettered += disposition == "deadlettered"
             for event_envelope in outcome.forward:
                 event = event_envelope.event
