@@ -16,29 +16,17 @@ from streams.codecs import Decoded
 from streams.envelope import Origin
 from streams.errors import DecodeError
 from streams.ingest import ingest_message
+from tests.model.kmg_model import SYSTEMS
 
 from .conftest import BERLIN
 
 Decode = Callable[..., Decoded]
 Factory = Callable[..., dict[str, Any]]
 
-LOINC_SPELLINGS = [
-    "http://loinc.org",
-    "http://loinc.org/",
-    "https://loinc.org",
-    "https://loinc.org/",
-    "LN",
-    "urn:oid:2.16.840.1.113883.6.1",
-]
-RXNORM_SPELLINGS = [
-    "http://www.nlm.nih.gov/research/umls/rxnorm",
-    "http://www.nlm.nih.gov/research/umls/rxnorm/",
-    "https://www.nlm.nih.gov/research/umls/rxnorm",
-    "https://www.nlm.nih.gov/research/umls/rxnorm/",
-    "RXNORM",
-    "urn:oid:2.16.840.1.113883.6.88",
-]
-ATC_SPELLINGS = ["http://www.whocc.no/atc", "ATC"]
+# Every spelling CLINICAL_RULES.md lists, as the model of tests/model writes them down from the spec.
+LOINC_SPELLINGS = SYSTEMS["loinc"]
+RXNORM_SPELLINGS = [*SYSTEMS["rxnorm"], "https://www.nlm.nih.gov/research/umls/rxnorm/"]
+ATC_SPELLINGS = SYSTEMS["atc"]
 
 
 def _ingest(raw: dict[str, Any] | str, kind: str = "labs") -> Any:
