@@ -47,13 +47,14 @@ run: install kafka-up
 	LYTEWATCH_BROKER=kafka://127.0.0.1:$(KAFKA_PORT) $(BIN)/lytewatch demo; status=$$?; \
 	$(KAFKACTL) stop; exit $$status
 
-## test: the whole suite (unit + integration + e2e) on a real broker, then ruff and mypy; broker down after
+## test: the whole suite (unit + integration + e2e) on a real broker, then ruff, mypy and the import contracts
 test: install system-packages
 	@status=0; \
 	$(KAFKACTL) start || exit 1; \
 	LYTEWATCH_TEST_KAFKA=127.0.0.1:$(KAFKA_PORT) $(BIN)/python -m pytest $(PYTEST_ARGS) || status=$$?; \
 	echo "== ruff"; $(BIN)/ruff check . || status=1; \
 	echo "== mypy"; $(BIN)/mypy || status=1; \
+	echo "== import contracts"; $(BIN)/lint-imports --no-cache || status=1; \
 	$(KAFKACTL) stop; \
 	if [ $$status -eq 0 ]; then echo "make test: all passed"; else echo "make test: FAILED ($$status)"; fi; \
 	exit $$status
@@ -64,8 +65,10 @@ unit: install
 integration: install kafka-up
 	LYTEWATCH_TEST_KAFKA=127.0.0.1:$(KAFKA_PORT) $(BIN)/python -m pytest tests/integration tests/e2e $(PYTEST_ARGS)
 
+## lint: ruff, and the import contracts of pyproject.toml (alerts/ pure; codecs and feeds free of the worker)
 lint:
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 typecheck:
 	$(BIN)/mypy

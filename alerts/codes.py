@@ -9,10 +9,12 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, DecimalException
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints, field_validator
 
+from alerts.configfile import load_yaml_model, validate_document
 from alerts.errors import AlertsError, DeadLetterReason, InvalidInputError
 from alerts.models import Analyte, DrugClass, Ingredient
 
@@ -24,6 +26,7 @@ __all__ = [
     "RXNORM",
     "CodeMapping",
     "CodeMappingError",
+    "MappingFile",
     "Normalised",
     "canonical_system",
     "load_code_mapping",
@@ -249,55 +252,56 @@ def _builtin_parts() -> tuple[
     return analytes, med_codes, med_names
 
 
-def _local_analytes(raw: object) -> dict[tuple[str | None, str], Analyte]:
-    out: dict[tuple[str | None, str], Analyte] = {}
-    if raw is None:
-        return out
-    if not isinstance(raw, dict):
-        raise CodeMappingError("'analytes' must map potassium/magnesium to a list of {system, code}")
-    for name, entries in raw.items():
-        try:
-            analyte = Analyte(str(name).lower())
-        except ValueError:
-            raise CodeMappingError(f"analytes.{name}: unknown analyte (potassium or magnesium)") from None
-        if not isinstance(entries, list):
-            raise CodeMappingError(f"analytes.{name}: must be a list of {{system, code}}")
-        for i, entry in enumerate(entries):
-            if not isinstance(entry, dict) or entry.get("code") in (None, ""):
-                raise CodeMappingError(f"analytes.{name}[{i}]: needs a 'code'")
-            system = entry.get("system")
-            out[(canonical_system(str(system)) if system else None, str(entry["code"]).strip())] = analyte
-    return out
+def _lower_keys(value: object) -> object:
+    return {str(k).lower(): v for k, v in value.items()} if isinstance(value, dict) else value
 
 
-def _local_medications(raw: object) -> dict[str, tuple[Ingredient, ...]]:
-    out: dict[str, tuple[Ingredient, ...]] = {}
-    if raw is None:
-        return out
-    if not isinstance(raw, dict):
-        raise CodeMappingError("'medications' must map a drug name to a class or a list of classes")
-    for name, classes in raw.items():
-        phrase = normalise_name(str(name))
-        if not phrase:
-            raise CodeMappingError(f"medications.{name!r}: the name has no letters or digits")
-        listed = [] if classes is None else classes if isinstance(classes, list) else [classes]
-        try:
-            out[phrase] = tuple(Ingredient(name=phrase, drug_class=DrugClass(str(c))) for c in listed)
-        except ValueError:
-            allowed = ", ".join(c.value for c in DrugClass)
-            raise CodeMappingError(f"medications.{name!r}: class must be one of {allowed}") from None
-    return out
+def _as_list(value: object) -> object:
+    """A drug name maps to one class, a list of classes, or nothing."""
+    if isinstance(value, dict):
+        return {k: [] if v is None else v if isinstance(v, list) else [v] for k, v in value.items()}
+    return value
 
 
-def build_mapping(local: Mapping[str, Any] | None = None) -> CodeMapping:
-    """The built-in tables, extended by a parsed local mapping document (local entries win)."""
+class LocalCode(BaseModel):
+    """One local analyte code; no `system` matches the code under any system."""
+
+    model_config = ConfigDict(frozen=True, coerce_numbers_to_str=True)
+
+    system: str | None = None
+    code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+class MappingFile(BaseModel):
+    """The local code-mapping file (`LYTEWATCH_CODE_MAPPING_FILE`; example: alerts/codes.example.yaml)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
+
+    analytes: Annotated[dict[Analyte, list[LocalCode]], BeforeValidator(_lower_keys)] = {}
+    medications: Annotated[dict[str, list[DrugClass]], BeforeValidator(_as_list)] = {}
+
+    @field_validator("medications")
+    @classmethod
+    def _names_have_letters(cls, value: dict[str, list[DrugClass]]) -> dict[str, list[DrugClass]]:
+        for name in value:
+            if not normalise_name(name):
+                raise ValueError(f"the drug name {name!r} has no letters or digits")
+        return value
+
+
+def build_mapping(local: MappingFile | Mapping[str, Any] | None = None) -> CodeMapping:
+    """The built-in tables, extended by a local mapping document (local entries win)."""
     analytes, med_codes, med_names = _builtin_parts()
-    if local:
-        unknown = set(local) - {"analytes", "medications"}
-        if unknown:
-            raise CodeMappingError(f"unknown top-level key(s): {', '.join(sorted(map(str, unknown)))}")
-        analytes.update(_local_analytes(local.get("analytes")))
-        med_names.update(_local_medications(local.get("medications")))
+    if local is not None and not isinstance(local, MappingFile):
+        local = validate_document(local, MappingFile, source="code mapping", error=CodeMappingError)
+    if local is not None:
+        for analyte, codes in local.analytes.items():
+            for entry in codes:
+                system = canonical_system(entry.system) if entry.system else None
+                analytes[(system, entry.code)] = analyte
+        for name, classes in local.medications.items():
+            phrase = normalise_name(name)
+            med_names[phrase] = tuple(Ingredient(name=phrase, drug_class=c) for c in classes)
     return CodeMapping(analytes=analytes, med_codes=med_codes, med_names=med_names)
 
 
@@ -305,16 +309,7 @@ def load_code_mapping(path: Path | None) -> CodeMapping:
     """Built-ins plus the local YAML mapping file at `path` (None: built-ins only)."""
     if path is None:
         return DEFAULT_MAPPING
-    try:
-        text = path.read_text(encoding="utf-8")
-        doc = yaml.safe_load(text)
-    except OSError as exc:
-        raise CodeMappingError(f"cannot read code mapping file {path}: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise CodeMappingError(f"code mapping file {path} is not valid YAML: {exc}") from exc
-    if doc is not None and not isinstance(doc, dict):
-        raise CodeMappingError(f"code mapping file {path}: the top level must be a mapping")
-    return build_mapping(doc)
+    return build_mapping(load_yaml_model(path, MappingFile, what="code mapping file", error=CodeMappingError))
 
 
 DEFAULT_MAPPING = build_mapping()

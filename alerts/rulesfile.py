@@ -9,17 +9,16 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
-    ValidationError,
     model_validator,
 )
 
+from alerts.configfile import load_yaml_model
 from alerts.errors import RulesFileError
 from alerts.models import RuleId
 
@@ -169,31 +168,8 @@ class RulesConfig(_Frozen):
         return rule in self.enabled_rules
 
 
-def _describe(error: ValidationError) -> str:
-    parts = []
-    for item in error.errors(include_url=False):
-        where = ".".join(str(p) for p in item["loc"]) or "(top level)"
-        parts.append(f"{where}: {item['msg']}")
-    return "; ".join(parts)
-
-
 def load_rules(path: Path | None) -> RulesConfig:
     """Read a rules file (YAML); None gives the defaults. Any problem raises RulesFileError naming the key."""
     if path is None:
         return RulesConfig()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RulesFileError(f"rules file {path}: cannot read: {exc.strerror or exc}") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise RulesFileError(f"rules file {path}: not valid YAML: {exc}") from exc
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise RulesFileError(f"rules file {path}: (top level): must be a mapping of keys to values")
-    try:
-        return RulesConfig.model_validate(data)
-    except ValidationError as exc:
-        raise RulesFileError(f"rules file {path}: {_describe(exc)}") from exc
+    return load_yaml_model(path, RulesConfig, what="rules file", error=RulesFileError)

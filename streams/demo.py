@@ -20,7 +20,7 @@ from streams.feeds.simulate import FaultMix, simulate
 from streams.kafka import client_options
 from streams.logs import configure_logging
 from streams.settings import Settings
-from streams.worker import wait_for_broker
+from streams.topics import wait_for_broker
 
 log = logging.getLogger(__name__)
 

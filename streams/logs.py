@@ -7,6 +7,8 @@ import logging.config
 import time
 from typing import Any, Final, Literal
 
+from pythonjsonlogger.json import JsonFormatter
+
 LogFormat = Literal["text", "json"]
 
 #: Record attributes (passed through `extra=`) that identify a person or a visit.
@@ -44,16 +46,11 @@ class UtcFormatter(logging.Formatter):
         return _utc_iso(record)
 
 
-def _json_formatter_class() -> type[logging.Formatter]:
-    from pythonjsonlogger.json import JsonFormatter
+class UtcJsonFormatter(JsonFormatter):
+    """One JSON object a line: time, level, logger, message and every `extra=` field."""
 
-    class UtcJsonFormatter(JsonFormatter):
-        """One JSON object a line: time, level, logger, message and every `extra=` field."""
-
-        def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-            return _utc_iso(record)
-
-    return UtcJsonFormatter
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return _utc_iso(record)
 
 
 def logging_config(level: str, fmt: LogFormat) -> dict[str, Any]:
@@ -63,7 +60,7 @@ def logging_config(level: str, fmt: LogFormat) -> dict[str, Any]:
     level = level.upper()
     if fmt == "json":
         formatter: dict[str, Any] = {
-            "()": _json_formatter_class(),
+            "()": UtcJsonFormatter,
             "fmt": list(JSON_FIELDS),
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
         }

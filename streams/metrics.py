@@ -172,6 +172,7 @@ class Metrics:
 
     def attach_faust(self, app: Any) -> None:
         """Install faust's Prometheus sensor on this registry; it also serves the registry at /metrics."""
+        # Only the worker loads faust; the dashboard and notifier use this module without it.
         from faust.sensors.prometheus import setup_prometheus_sensors
 
         setup_prometheus_sensors(app, registry=self.registry, name_prefix=FAUST_METRICS_PREFIX)

@@ -18,9 +18,9 @@ from alerts.models import AlertEvent, AlertEventKind
 from alerts.rulesfile import RulesConfig
 from streams.codecs import DEFAULT_TOPIC_KINDS
 from streams.codecs.deadletter import deadletter_bytes
-from streams.envelope import Origin
-from streams.ingest import ingest_message
-from streams.state import StoredPatient, step
+from streams.worker.envelope import Origin
+from streams.worker.ingest import ingest_message
+from streams.worker.stored import StoredPatient, step
 
 
 @dataclass

@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from streams.topic_registry import INPUT_TOPICS, default_name
+
 ENV_PREFIX = "LYTEWATCH_"
 
 
@@ -33,17 +35,17 @@ class Settings(BaseSettings):
     broker_sasl_password: SecretStr | None = None
     broker_ssl_cafile: Path | None = None
 
-    # --- topics ---
+    # --- topics (names and their defaults: streams.topic_registry) ---
     partitions: int = Field(6, ge=1, le=1024, description="partitions of every topic lytewatch creates")
-    topic_labs: str = "labs.results"
-    topic_orders: str = "meds.orders"
-    topic_adt: str = "adt.events"
-    topic_acks: str = "alerts.acks"
-    topic_alerts: str = "alerts.electrolyte"
-    topic_deadletter: str = "ingest.deadletter"
-    topic_patient_events: str = "lytewatch.patient-events"
-    topic_notifier_deadletter: str = "notify.deadletter"
-    topic_notifier_log: str = "notify.delivery-log"
+    topic_labs: str = default_name("topic_labs")
+    topic_orders: str = default_name("topic_orders")
+    topic_adt: str = default_name("topic_adt")
+    topic_acks: str = default_name("topic_acks")
+    topic_alerts: str = default_name("topic_alerts")
+    topic_deadletter: str = default_name("topic_deadletter")
+    topic_patient_events: str = default_name("topic_patient_events")
+    topic_notifier_deadletter: str = default_name("topic_notifier_deadletter")
+    topic_notifier_log: str = default_name("topic_notifier_log")
     input_retention_days: float = Field(7, gt=0)
     deadletter_retention_days: float = Field(30, gt=0)
 
@@ -105,12 +107,7 @@ class Settings(BaseSettings):
     @property
     def input_topics(self) -> dict[str, str]:
         """Input kind -> topic name."""
-        return {
-            "labs": self.topic_labs,
-            "orders": self.topic_orders,
-            "adt": self.topic_adt,
-            "acks": self.topic_acks,
-        }
+        return {kind: getattr(self, topic.setting) for kind, topic in INPUT_TOPICS.items()}
 
 
 _SECRET_FIELDS = frozenset({"broker_sasl_password", "dashboard_token"})

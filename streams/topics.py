@@ -1,19 +1,23 @@
-"""Every Kafka topic lytewatch uses, with its configuration, and their idempotent creation."""
+"""Creating the registry's topics (streams.topic_registry) idempotently, and waiting for the broker."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from streams.kafka import admin_client
 from streams.settings import Settings
+from streams.topic_registry import TOPICS
 
 log = logging.getLogger(__name__)
 
 _DAY_MS = 24 * 3600 * 1000
+MAX_BACKOFF_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,28 +29,20 @@ class TopicSpec:
 
 
 def topic_specs(settings: Settings) -> list[TopicSpec]:
-    """The topics of EVENTS.md plus lytewatch's internal ones (faust creates its own changelog topics)."""
-    inputs = {"retention.ms": str(int(settings.input_retention_days * _DAY_MS))}
-    kept_long = {"retention.ms": str(int(settings.deadletter_retention_days * _DAY_MS))}
-    n = settings.partitions
+    """The topics of the registry as configured (faust creates its own changelog topics)."""
+    configs = {
+        "input": {"retention.ms": str(int(settings.input_retention_days * _DAY_MS))},
+        "kept_long": {"retention.ms": str(int(settings.deadletter_retention_days * _DAY_MS))},
+        "compacted": {"cleanup.policy": "compact"},
+    }
     return [
-        TopicSpec(settings.topic_labs, n, "input: lab results", inputs),
-        TopicSpec(settings.topic_orders, n, "input: medication order events", inputs),
-        TopicSpec(settings.topic_adt, n, "input: admissions, transfers, discharges", inputs),
-        TopicSpec(settings.topic_acks, n, "input: acknowledgements", inputs),
-        TopicSpec(settings.topic_patient_events, n, "internal: normalised events keyed by patient", inputs),
-        # The dashboard rebuilds its view from this topic, so it is kept as long as dead letters.
-        TopicSpec(settings.topic_alerts, n, "output: alert lifecycle events", kept_long),
-        TopicSpec(settings.topic_deadletter, n, "output: unusable input with a reason", kept_long),
         TopicSpec(
-            settings.topic_notifier_deadletter, n, "output: notifications that failed for good", kept_long
-        ),
-        TopicSpec(
-            settings.topic_notifier_log,
-            n,
-            "internal: what the notifier has delivered (compacted)",
-            {"cleanup.policy": "compact"},
-        ),
+            getattr(settings, topic.setting),
+            topic.partitions or settings.partitions,
+            topic.purpose,
+            dict(configs[topic.retention]),
+        )
+        for topic in TOPICS
     ]
 
 
@@ -80,3 +76,36 @@ async def _partition_counts(admin: AIOKafkaAdminClient) -> dict[str, int]:
         return {}
     described = await admin.describe_topics(list(names))
     return {d["topic"]: len(d.get("partitions", [])) for d in described}
+
+
+async def wait_for_broker(
+    settings: Settings, *, give_up_after: float | None = None
+) -> list[tuple[TopicSpec, str]]:
+    """Retry until the broker answers and every topic exists (returns what was created or found).
+
+    A worker may start before its broker: it waits here, saying so once, instead of crashing.
+    """
+    delay = 0.5
+    started = time.monotonic()
+    announced = False
+    while True:
+        try:
+            report = await ensure_topics(settings)
+        except (KafkaError, OSError) as exc:
+            if give_up_after is not None and time.monotonic() - started > give_up_after:
+                raise
+            if not announced:
+                log.warning(
+                    "broker %s not reachable (%s); waiting for it",
+                    settings.bootstrap_servers,
+                    type(exc).__name__,
+                )
+                announced = True
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_BACKOFF_S)
+            continue
+        created = [spec.name for spec, outcome in report if outcome == "created"]
+        if created:
+            log.info("created topics: %s", ", ".join(created))
+        log.info("broker %s reachable; topics ready", settings.bootstrap_servers)
+        return report

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from streams.bench_kafka import free_port
+from streams.bench.broker import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 LYTEWATCH = [sys.executable, "-m", "streams.cli"]

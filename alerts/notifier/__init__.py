@@ -1,1 +1,1 @@
-"""The on-call notifier's pure parts (routing, policy, messages) and its receivers (HTTP and SMTP I/O)."""
+"""The on-call notifier's pure parts: routing, policy, messages (delivery I/O is in streams.notifier)."""

@@ -8,17 +8,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
-    ValidationError,
     model_validator,
 )
 
+from alerts.configfile import load_yaml_model, validate_document
 from alerts.errors import AlertsError
 from alerts.models import AlertEvent, RuleId, Severity
 
@@ -295,32 +294,9 @@ def _match(node: Route, alert: AlertEvent, parent: _Inherited, path: str) -> lis
 
 def parse_routes(data: Any, source: str = "routing file") -> RoutingConfig:
     """Validate a parsed routing document; errors name the bad key, e.g. `route.routes.0.severity`."""
-    if not isinstance(data, dict):
-        raise RoutesFileError(f"{source}: expected a mapping at the top level")
-    try:
-        return RoutingConfig.model_validate(data)
-    except ValidationError as exc:
-        problems: dict[str, list[str]] = {}
-        for error in exc.errors():
-            key = ".".join(str(p) for p in error["loc"] if not _is_union_tag(p)) or "(top level)"
-            problems.setdefault(key, []).append(error["msg"])
-        text = "; ".join(f"{key}: {' or '.join(msgs)}" for key, msgs in problems.items())
-        raise RoutesFileError(f"{source}: {text}") from None
-
-
-def _is_union_tag(part: object) -> bool:
-    """Unions add a member's tag ('webhook', 'list[...]', 'function-before[...]') to the location."""
-    return isinstance(part, str) and (part in ("webhook", "slack", "pagerduty", "email") or "[" in part)
+    return validate_document(data, RoutingConfig, source=source, error=RoutesFileError)
 
 
 def load_routes(path: Path) -> RoutingConfig:
     """Read and validate the routing YAML file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RoutesFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise RoutesFileError(f"{path}: not valid YAML ({exc})") from None
-    return parse_routes(data, str(path))
+    return load_yaml_model(path, RoutingConfig, what="routing file", error=RoutesFileError)

@@ -12,15 +12,6 @@ from alerts.errors import DeadLetterReason, InvalidInputError
 from alerts.models import Analyte, LabResult, LabResults, Location, PatientEvent, ResultStatus
 from streams.errors import DecodeError
 
-InputKind = Literal["labs", "orders", "adt", "acks"]
-
-# The input topics by their EVENTS.md (default) names, as replay files and feeds name them.
-DEFAULT_TOPIC_KINDS: dict[str, InputKind] = {
-    "labs.results": "labs",
-    "meds.orders": "orders",
-    "adt.events": "adt",
-    "alerts.acks": "acks",
-}
 Format = Literal["json", "hl7v2", "fhir"]
 Rejection = InvalidInputError | DecodeError
 

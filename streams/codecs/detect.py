@@ -9,11 +9,12 @@ import orjson
 
 from alerts.codes import CodeMapping
 from alerts.errors import AlertsError, DeadLetterReason
-from streams.codecs.base import Decoded, Format, InputKind
+from streams.codecs.base import Decoded, Format
 from streams.codecs.fhir import decode_fhir
 from streams.codecs.hl7v2 import decode_hl7
 from streams.codecs.native import decode_native
 from streams.errors import DecodeError
+from streams.topic_registry import InputKind
 
 _BOM = b"\xef\xbb\xbf"
 _HL7_STARTS = (b"MSH", b"FHS", b"BHS")

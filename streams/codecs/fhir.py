@@ -15,17 +15,10 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from alerts.codes import CodeMapping
 from alerts.errors import DeadLetterReason, InvalidInputError
 from alerts.models import Ingredient, MedicationOrder, OrderStatus, ResultStatus
-from streams.codecs.base import (
-    Decoded,
-    InputKind,
-    RawResult,
-    finish,
-    lab_events,
-    parse_iso,
-    under_unknown_system,
-)
+from streams.codecs.base import Decoded, RawResult, finish, lab_events, parse_iso, under_unknown_system
 from streams.codecs.native import schema_detail
 from streams.errors import DecodeError
+from streams.topic_registry import InputKind
 
 _INVALID = DeadLetterReason.FHIR_INVALID
 

@@ -22,16 +22,9 @@ from alerts.models import (
     PatientEvent,
     ResultStatus,
 )
-from streams.codecs.base import (
-    Decoded,
-    InputKind,
-    RawResult,
-    Rejection,
-    finish,
-    lab_events,
-    under_unknown_system,
-)
+from streams.codecs.base import Decoded, RawResult, Rejection, finish, lab_events, under_unknown_system
 from streams.errors import DecodeError
+from streams.topic_registry import InputKind
 
 _PARSE = DeadLetterReason.HL7_PARSE_ERROR
 _SCHEMA = DeadLetterReason.SCHEMA_ERROR

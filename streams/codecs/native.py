@@ -19,8 +19,9 @@ from alerts.models import (
     PatientEvent,
     ResultStatus,
 )
-from streams.codecs.base import Decoded, InputKind, RawResult, finish, lab_events, parse_iso
+from streams.codecs.base import Decoded, RawResult, finish, lab_events, parse_iso
 from streams.errors import DecodeError
+from streams.topic_registry import InputKind
 
 _SCHEMA = DeadLetterReason.SCHEMA_ERROR
 

@@ -8,6 +8,8 @@ from typing import IO, Any
 
 import orjson
 
+from streams.topic_registry import DEFAULT_TOPIC_KINDS
+
 __all__ = [
     "ENVELOPE_TOPICS",
     "Envelope",
@@ -19,7 +21,7 @@ __all__ = [
 # One replay-file line: {"topic": <input topic name>, "value": <event object or HL7 v2 string>}.
 Envelope = dict[str, Any]
 
-ENVELOPE_TOPICS = ("labs.results", "meds.orders", "adt.events", "alerts.acks")
+ENVELOPE_TOPICS = tuple(DEFAULT_TOPIC_KINDS)
 
 
 def write_ndjson(envelopes: Iterable[Envelope], out: IO[bytes]) -> int:

@@ -8,16 +8,14 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
 
 from streams.codecs import DEFAULT_TOPIC_KINDS
 from streams.feeds import Envelope, paced
-
-if TYPE_CHECKING:
-    from streams.settings import Settings
+from streams.settings import Settings
 
 __all__ = ["ProduceStats", "encode_value", "envelope_key", "produce_envelopes", "topics_from_settings"]
 

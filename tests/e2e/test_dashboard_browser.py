@@ -17,7 +17,7 @@ import orjson
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from streams.bench_kafka import free_port
+from streams.bench.broker import free_port
 from tests.e2e.dashboard_support import alert_event, produce_alerts
 from tests.kafka_helpers import consume, create_topics, produce
 from tests.processes import LYTEWATCH, REPO, Process, WorkerEnv, running_worker, wait_until_ready

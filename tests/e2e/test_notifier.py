@@ -29,7 +29,7 @@ from aiosmtpd.controller import Controller
 from alerts.models import AlertEvent
 from alerts.notifier.routing import parse_routes
 from streams.kafka import consumer as kafka_consumer
-from streams.notifier import NotifierService
+from streams.notifier.service import NotifierService
 from streams.settings import Settings
 from tests.kafka_helpers import consume, create_topics, produce
 from tests.unit.notifier.alert_factory import build_alert
@@ -556,7 +556,7 @@ async def test_a_notifier_killed_while_delivering_sends_nothing_twice_after_rest
     )
 
     async def launch(run: int) -> asyncio.subprocess.Process:
-        module = "streams.notifier_process"
+        module = "streams.notifier.process"
         command = [sys.executable, "-m", module, "--routes", str(routes_file), "--from-beginning"]
         with (tmp_path / f"notifier-{run}.log").open("wb") as log_file:
             return await asyncio.create_subprocess_exec(*command, cwd=REPO, env=env, stderr=log_file)

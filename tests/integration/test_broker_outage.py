@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streams.bench_kafka import free_port
+from streams.bench.broker import free_port
 from tests.kafka_helpers import consume, produce
 from tests.processes import REPO, Process, WorkerEnv, http_get, wait_until_ready
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streams.envelope import decode_envelope
+from streams.worker.envelope import decode_envelope
 from tests.kafka_helpers import consume, produce
 from tests.processes import LYTEWATCH, REPO, WorkerEnv, running_worker
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from aiokafka import TopicPartition
 
-from streams.gaps import GapGuard
 from streams.settings import load_settings
+from streams.worker.gaps import GapGuard
 from tests.kafka_helpers import create_topics, produce
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
-from streams.envelope import decode_envelope
+from streams.worker.envelope import decode_envelope
 from tests.kafka_helpers import consume, produce
 from tests.processes import WorkerEnv, http_get, running_worker
 

@@ -30,9 +30,9 @@ from alerts.engine import apply
 from alerts.models import AlertEvent
 from alerts.rulesfile import RulesConfig
 from alerts.state import PatientState, decode_state, encode_state
-from streams.codecs import DEFAULT_TOPIC_KINDS
-from streams.envelope import Origin
-from streams.ingest import ingest_message
+from streams.topic_registry import DEFAULT_TOPIC_KINDS
+from streams.worker.envelope import Origin
+from streams.worker.ingest import ingest_message
 
 from . import kmg_model as model
 

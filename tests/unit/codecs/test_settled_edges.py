@@ -13,9 +13,9 @@ from alerts.codes import DEFAULT_MAPPING
 from alerts.errors import DeadLetterReason, IgnoreReason
 from alerts.models import Analyte, DrugClass, LabResults, MedicationOrder, ResultStatus
 from streams.codecs import Decoded
-from streams.envelope import Origin
 from streams.errors import DecodeError
-from streams.ingest import ingest_message
+from streams.worker.envelope import Origin
+from streams.worker.ingest import ingest_message
 from tests.model.kmg_model import SYSTEMS
 
 from .conftest import BERLIN

@@ -43,18 +43,22 @@ def test_an_empty_file_gives_the_builtins(mapping_file: Callable[[str], Path]) -
     ("text", "names"),
     [
         ("analytes: {sodium: [{code: NA}]}", "analytes.sodium"),
-        ("analytes: {potassium: [{system: x}]}", "analytes.potassium[0]"),
+        ("analytes: {potassium: [{system: x}]}", "analytes.potassium.0.code: Field required"),
         ("analytes: {potassium: K}", "analytes.potassium"),
-        ("medications: {lasixx: diuretic}", "medications.'lasixx'"),
-        ("medications: [a, b]", "'medications'"),
-        ("drugs: {}", "drugs"),
-        ("- just a list", "top level"),
+        ("medications: {lasixx: diuretic}", "medications.lasixx.0: Input should be 'loop'"),
+        ("medications: {'--': loop}", "has no letters or digits"),
+        ("medications: [a, b]", "medications: Input should be a valid dictionary"),
+        ("drugs: {}", "drugs: Extra inputs are not permitted"),
+        ("- just a list", "(top level): must be a mapping"),
         ("analytes: {potassium: [", "not valid YAML"),
     ],
 )
 def test_errors_name_the_bad_entry(mapping_file: Callable[[str], Path], text: str, names: str) -> None:
+    path = mapping_file(text)
     with pytest.raises(CodeMappingError, match=None) as err:
-        load_code_mapping(mapping_file(text))
+        load_code_mapping(path)
+    # The same shape as the rules and routing files: "<what> <path>: <key.path>: <message>".
+    assert str(err.value).startswith(f"code mapping file {path}: ")
     assert names in str(err.value)
 
 

@@ -71,9 +71,9 @@ def decode_envelope() -> Callable[[Envelope], Any]:
     from alerts.codes import load_code_mapping
     from streams.codecs import decode
     from streams.errors import DecodeError
+    from streams.topic_registry import DEFAULT_TOPIC_KINDS as kinds
 
     mapping = load_code_mapping(None)
-    kinds = {"labs.results": "labs", "meds.orders": "orders", "adt.events": "adt", "alerts.acks": "acks"}
 
     def run(envelope: Envelope) -> Any:
         value = envelope["value"]

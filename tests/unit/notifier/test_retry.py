@@ -9,9 +9,10 @@ import pytest
 
 from alerts.errors import NotifierError
 from alerts.models import AlertEvent
+from alerts.notifier.delivery import DeliveryError, classify_status, parse_retry_after, retry_delay
 from alerts.notifier.policy import Notification, NotificationKind
-from alerts.notifier.receivers import DeliveryError, classify_status, deliver, parse_retry_after
 from alerts.notifier.routing import RetryPolicy
+from streams.notifier.deliver import deliver
 from tests.unit.notifier.alert_factory import BASE_TIME
 
 
@@ -50,19 +51,33 @@ def note(make_alert: Callable[..., AlertEvent]) -> Notification:
     ],
 )
 def test_status_classification(status: int, retriable: bool) -> None:
-    error = classify_status(status, None, "")
+    error = classify_status(status, None, "", BASE_TIME)
     assert isinstance(error, NotifierError)
     assert error.retriable is retriable
-    assert classify_status(202, None, "") is None
+    assert classify_status(202, None, "", BASE_TIME) is None
 
 
 def test_retry_after_as_seconds_or_http_date() -> None:
     now = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
-    assert parse_retry_after("7") == 7.0
+    assert parse_retry_after("7", now) == 7.0
     assert parse_retry_after("Mon, 02 Mar 2026 10:00:30 GMT", now) == 30.0
     assert parse_retry_after("Mon, 02 Mar 2026 09:00:00 GMT", now) == 0.0
-    assert parse_retry_after("whenever") is None
-    assert parse_retry_after(None) is None
+    assert parse_retry_after("whenever", now) is None
+    assert parse_retry_after(None, now) is None
+
+
+def test_a_429_waits_as_long_as_its_http_date_says() -> None:
+    now = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    error = classify_status(429, "Mon, 02 Mar 2026 10:00:45 GMT", "slow down", now)
+    assert error is not None
+    assert (error.retriable, error.retry_after, error.body) == (True, 45.0, "slow down")
+
+
+def test_retry_delay_gives_up_on_permanent_errors_and_the_last_attempt() -> None:
+    policy = RetryPolicy(max_attempts=3, initial_backoff=1, multiplier=2)
+    transient = DeliveryError("HTTP 503", retriable=True)
+    assert [retry_delay(transient, attempt, policy) for attempt in (1, 2, 3)] == [1, 2, None]
+    assert retry_delay(DeliveryError("HTTP 400", retriable=False), 1, policy) is None
 
 
 async def _run(

@@ -11,8 +11,8 @@ import orjson
 import pytest
 
 from alerts.codes import DEFAULT_MAPPING
-from streams.envelope import Origin, decode_envelope, encode_envelope
-from streams.ingest import IngestOutcome, ingest_message
+from streams.worker.envelope import Origin, decode_envelope, encode_envelope
+from streams.worker.ingest import IngestOutcome, ingest_message
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

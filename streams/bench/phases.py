@@ -14,14 +14,7 @@ from datetime import datetime
 import orjson
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
-from streams.bench_feeds import (
-    COHORT_PREFIX,
-    AlertingCohort,
-    Record,
-    one_result_per_patient,
-    synthetic_records,
-)
-from streams.bench_kafka import (
+from streams.bench.broker import (
     BenchError,
     GroupProgress,
     Phase,
@@ -30,7 +23,14 @@ from streams.bench_kafka import (
     produce_all,
     read_to_end,
 )
-from streams.bench_stats import bucket_delta, histogram_quantile, percentile
+from streams.bench.feeds import (
+    COHORT_PREFIX,
+    AlertingCohort,
+    Record,
+    one_result_per_patient,
+    synthetic_records,
+)
+from streams.bench.stats import bucket_delta, histogram_quantile, percentile
 from streams.kafka import client_options
 from streams.settings import Settings
 

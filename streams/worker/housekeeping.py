@@ -6,19 +6,16 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from typing import TYPE_CHECKING
 
 from aiokafka import TopicPartition
 
 from alerts.engine import is_droppable
 from alerts.models import RuleId, Severity
 from alerts.state import from_micros
-from streams.envelope import DropPatient, DropRecord, encode_envelope
 from streams.kafka import admin_client, consumer
-from streams.state import decode_stored
-
-if TYPE_CHECKING:
-    from streams.app import Runtime
+from streams.worker.envelope import DropPatient, DropRecord, encode_envelope
+from streams.worker.runtime import Runtime
+from streams.worker.stored import decode_stored
 
 log = logging.getLogger(__name__)
 

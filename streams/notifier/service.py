@@ -18,6 +18,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 from pydantic import ValidationError
 
 from alerts.models import AlertEvent
+from alerts.notifier.delivery import DeliveryError
 from alerts.notifier.policy import (
     Notification,
     NotificationKind,
@@ -27,12 +28,13 @@ from alerts.notifier.policy import (
     settled,
     transition_time,
 )
-from alerts.notifier.receivers import DeliveryError, Receiver, build_receivers, deliver
 from alerts.notifier.routing import RouteMatch, RoutingConfig, match_routes
 from streams import kafka
 from streams.logs import message_ref
 from streams.metrics import Metrics
-from streams.notifier_log import DeliveryLog, ensure_notifier_topics, read_delivery_log
+from streams.notifier.deliver import deliver
+from streams.notifier.delivery_log import DeliveryLog, ensure_notifier_topics, read_delivery_log
+from streams.notifier.receivers import Receiver, build_receivers
 from streams.settings import Settings
 
 log = logging.getLogger("lytewatch.notifier")

@@ -15,7 +15,7 @@ from aiohttp import web
 from alerts.notifier.routing import RoutesFileError, load_routes
 from streams.logs import configure_logging
 from streams.metrics import CONTENT_TYPE
-from streams.notifier import NotifierService
+from streams.notifier.service import NotifierService
 from streams.settings import Settings, load_settings
 
 
@@ -57,7 +57,7 @@ async def run_notifier(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m streams.notifier_process", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m streams.notifier.process", description=__doc__)
     parser.add_argument("--routes", type=Path, help="routing YAML (default: LYTEWATCH_NOTIFIER_ROUTES_FILE)")
     parser.add_argument(
         "--from-beginning",

@@ -1,4 +1,4 @@
-"""A fix for a faust-streaming bug that stops offset commits after a restart (applied by streams.app)."""
+"""A fix for a faust-streaming bug that stops offset commits after a restart (applied by worker.app)."""
 
 from __future__ import annotations
 

@@ -16,9 +16,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TextIO
 
-from streams import bench_phases
-from streams.bench_kafka import REPO, BenchError
-from streams.bench_phases import Figures, Sizes
+from streams.bench import phases as bench_phases
+from streams.bench.broker import REPO, BenchError
+from streams.bench.phases import Figures, Sizes
 from streams.settings import Settings
 
 #: Each figure the table shows: (JSON key, label, unit). The JSON carries these and a few more.

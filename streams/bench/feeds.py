@@ -10,9 +10,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 
 from streams.feeds.simulate import FaultMix, FormatMix, simulate
-
-#: Input kind of each default topic name the feeds use in their envelopes.
-KIND_OF_TOPIC = {"labs.results": "labs", "meds.orders": "orders", "adt.events": "adt", "alerts.acks": "acks"}
+from streams.topic_registry import DEFAULT_TOPIC_KINDS
 
 #: Event times of every workload start here (the synthetic feed's epoch), so no patient clock races ahead.
 EPOCH = datetime(2025, 1, 6, tzinfo=UTC)
@@ -50,7 +48,8 @@ def synthetic_records(count: int, *, patients: int, seed: int = 7) -> Iterator[R
     )
     for envelope in envelopes:
         value = envelope["value"]
-        yield Record(KIND_OF_TOPIC[envelope["topic"]], str(value["patient_id"]).encode(), orjson.dumps(value))
+        kind = DEFAULT_TOPIC_KINDS[envelope["topic"]]
+        yield Record(kind, str(value["patient_id"]).encode(), orjson.dumps(value))
 
 
 def loop_diuretic_order(patient_id: str, at: datetime) -> dict[str, object]:

@@ -10,7 +10,7 @@ from alerts.engine import apply
 from alerts.models import AlertEvent
 from alerts.rulesfile import RulesConfig
 from alerts.state import PatientState, decode_state, encode_state
-from streams.envelope import PatientEnvelope
+from streams.worker.envelope import PatientEnvelope
 
 # The stored value is "<delivery header JSON>\n<core state bytes>": the header is the stream's business
 # (re-delivery detection, idle expiry) and stays out of the pure core's state.

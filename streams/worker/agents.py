@@ -2,7 +2,7 @@
 
 Both take events in small batches: per-message sends and awaits dominate faust's cost, and a batch shares one
 producer flush and, for the engine, one wait for the broker to confirm the alerts. A gap guard hands them
-any message faust skipped (streams.gaps), in partition order.
+any message faust skipped (streams.worker.gaps), in partition order.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import weakref
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from faust.streams import _current_event
 from pydantic import ValidationError
@@ -23,13 +23,12 @@ from pydantic import ValidationError
 from alerts.errors import DeadLetterReason
 from streams.codecs import InputKind
 from streams.codecs.deadletter import deadletter_bytes
-from streams.envelope import DropRecord, Origin, PatientEnvelope, decode_envelope, encode_envelope
-from streams.gaps import GapGuard, Record, record_of
-from streams.ingest import ingest_message
-from streams.state import StoredPatient, decode_stored, encode_stored, step
-
-if TYPE_CHECKING:
-    from streams.app import Runtime
+from streams.worker.envelope import DropRecord, Origin, PatientEnvelope, decode_envelope, encode_envelope
+from streams.worker.gaps import GapGuard, Record, record_of
+from streams.worker.housekeeping import register_timers
+from streams.worker.ingest import ingest_message
+from streams.worker.runtime import Runtime
+from streams.worker.stored import StoredPatient, decode_stored, encode_stored, step
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +51,6 @@ def register_agents(rt: Runtime) -> None:
     async def on_assigned(app: Any, assigned: Any, **kwargs: Any) -> None:
         for each in guards:
             each.forget(assigned)
-
-    from streams.housekeeping import register_timers
 
     register_timers(rt)
 

@@ -2,40 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import faust
-from faust.types import TableT
 
-from alerts.codes import CodeMapping, load_code_mapping
-from alerts.rulesfile import RulesConfig, load_rules
-from streams import __version__, faust_fixes
+from alerts.codes import load_code_mapping
+from alerts.rulesfile import load_rules
+from streams import __version__
 from streams.kafka import ssl_context
 from streams.logs import logging_config
 from streams.metrics import Metrics
 from streams.settings import Settings
-
-
-@dataclass(slots=True)
-class Runtime:
-    """Everything the agents, timers and pages of one worker share."""
-
-    settings: Settings
-    rules: RulesConfig
-    mapping: CodeMapping
-    metrics: Metrics
-    app: faust.App
-    inputs: dict[str, faust.TopicT]
-    patient_events: faust.TopicT
-    alerts: faust.TopicT
-    deadletter: faust.TopicT
-    patients: TableT[bytes, bytes]
-
-    @property
-    def recovery(self) -> Any:
-        """faust's table recovery service (its `completed` event says when the state is whole)."""
-        return self.app.tables.recovery  # type: ignore[attr-defined]
+from streams.worker import faust_fixes
+from streams.worker.agents import register_agents
+from streams.worker.health import register_pages
+from streams.worker.runtime import Runtime
 
 
 def broker_credentials(settings: Settings) -> Any:
@@ -117,10 +98,6 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> Runtime:
         deadletter=topic(settings.topic_deadletter),
         patients=patients,
     )
-    # Imported here: these modules register agents/pages on the runtime and import this one for typing.
-    from streams.agents import register_agents
-    from streams.health import register_pages
-
     register_agents(runtime)
     register_pages(runtime)
     return runtime

@@ -18,13 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
+import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.bench_feeds import Record
+from streams.bench.feeds import Record
 from streams.kafka import admin_client, client_options
 from streams.settings import Settings
+from streams.topic_registry import TOPICS
 from streams.topics import ensure_topics
 
 REPO = Path(__file__).resolve().parent.parent
@@ -53,20 +55,8 @@ class Phase:
     @classmethod
     def create(cls, base: Settings, run_id: str, name: str) -> Phase:
         prefix = f"lwbench-{run_id}-{name}"
-        settings = base.model_copy(
-            update={
-                "app_id": prefix,
-                "topic_labs": f"{prefix}.labs",
-                "topic_orders": f"{prefix}.orders",
-                "topic_adt": f"{prefix}.adt",
-                "topic_acks": f"{prefix}.acks",
-                "topic_alerts": f"{prefix}.alerts",
-                "topic_deadletter": f"{prefix}.deadletter",
-                "topic_patient_events": f"{prefix}.patient-events",
-                "topic_notifier_deadletter": f"{prefix}.notify-deadletter",
-                "topic_notifier_log": f"{prefix}.notify-log",
-            }
-        )
+        names = {topic.setting: f"{prefix}.{topic.kind}" for topic in TOPICS}
+        settings = base.model_copy(update={"app_id": prefix, **names})
         return cls(settings=settings, prefix=prefix, workdir=Path(tempfile.mkdtemp(prefix=f"{prefix}-")))
 
     @property
@@ -100,18 +90,8 @@ class Phase:
             "LOG_LEVEL": "INFO",
             "LOG_FORMAT": "text",
         }
-        for name, topic in (
-            ("LABS", s.topic_labs),
-            ("ORDERS", s.topic_orders),
-            ("ADT", s.topic_adt),
-            ("ACKS", s.topic_acks),
-            ("ALERTS", s.topic_alerts),
-            ("DEADLETTER", s.topic_deadletter),
-            ("PATIENT_EVENTS", s.topic_patient_events),
-            ("NOTIFIER_DEADLETTER", s.topic_notifier_deadletter),
-            ("NOTIFIER_LOG", s.topic_notifier_log),
-        ):
-            values[f"TOPIC_{name}"] = topic
+        for topic in TOPICS:
+            values[topic.setting.upper()] = getattr(s, topic.setting)
         env.update({f"LYTEWATCH_{k}": str(v) for k, v in values.items() if v is not None})
         env["PYTHONUNBUFFERED"] = "1"
         return env
@@ -372,8 +352,6 @@ async def bare_consume(settings: Settings, topics: list[str]) -> tuple[int, floa
 
     The physical limit of one Python process with aiokafka on this machine: no groups, no commits.
     """
-    import orjson
-
     loads = orjson.loads
     count = 0
 

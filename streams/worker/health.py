@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiokafka import AIOKafkaClient
 from aiokafka.errors import KafkaError
 from faust.web import Request, Response, View
 
 from streams.kafka import client_options
-
-if TYPE_CHECKING:
-    from streams.app import Runtime
+from streams.worker.runtime import Runtime
 
 BROKER_PROBE_INTERVAL_S = 2.0
 

@@ -9,8 +9,8 @@ from alerts.codes import CodeMapping
 from alerts.errors import DeadLetterReason, IgnoreReason
 from streams.codecs import InputKind, decode
 from streams.codecs.deadletter import deadletter_bytes
-from streams.envelope import Origin, PatientEnvelope
 from streams.errors import DecodeError
+from streams.worker.envelope import Origin, PatientEnvelope
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,1 @@
+"""`lytewatch bench`: throughput, latency, recovery and memory of a real worker on the local broker."""

@@ -1,0 +1,1 @@
+"""The stream worker: faust app, agents, timers, health pages, gap guard and the patient table value."""
