@@ -121,3 +121,18 @@ def test_a_state_stored_before_these_fixes_still_decodes_and_keeps_its_meaning(
     assert r.feed(ack("kmg-1", "nurse1", hours(12))) == []
     assert [e.event for e in r.feed(ack("kmg-1", "doctor2", hours(12)))] == [AlertEventKind.ACKNOWLEDGED]
     assert r.last.revision == 3
+
+
+def test_an_admit_at_the_instant_of_the_discharge_leaves_the_patient_discharged(
+    run: MakeRun, order: MakeOrder, k: MakeLab, mg: MakeLab, adt: MakeAdt, hours: Hours
+) -> None:
+    r = run()
+    discharge = adt("discharge", hours(12))
+    r.feed(order("furosemide", hours(0)), k(3.1, hours(10)), mg(0.62, hours(10)), discharge)
+
+    r.feed(adt("admit", hours(12)), discharge)
+
+    assert r.current.is_discharged
+    # Only an admit after the discharge ends it; the rules run again and fire a new episode.
+    out = r.feed(adt("admit", hours(13)))
+    assert [e.event for e in out] == [AlertEventKind.FIRED] and not r.current.is_discharged
