@@ -28,6 +28,9 @@ class IgnoreReason(StrEnum):
     UNWATCHED = "unwatched"
     # A K or Mg code under a code-system spelling lytewatch does not know: a feed misconfiguration to see.
     UNKNOWN_CODE_SYSTEM = "unknown_code_system"
+    # An acknowledgement that changes nothing: of an unknown or resolved alert, of another patient's
+    # alert, or the same person again at the same severity (counted by the engine, not at ingest).
+    ACK_CHANGES_NOTHING = "ack_changes_nothing"
 
 
 class AlertsError(Exception):

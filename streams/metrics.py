@@ -55,7 +55,7 @@ class Metrics:
         self.ignored = Counter(
             "lytewatch_ignored",
             "Input messages ignored, by reason: unwatched (other tests, other drugs), unknown_code_system "
-            "(a K or Mg code under a code-system spelling lytewatch does not know)",
+            "(a K or Mg code under a code-system spelling lytewatch does not know), ack_changes_nothing",
             ["topic", "reason"],
             registry=r,
         )

@@ -13,7 +13,7 @@ import orjson
 
 from alerts.codes import CodeMapping
 from alerts.engine import event_time
-from alerts.errors import DeadLetterReason
+from alerts.errors import DeadLetterReason, IgnoreReason
 from alerts.models import AlertEvent, AlertEventKind
 from alerts.rulesfile import RulesConfig
 from streams.codecs import DEFAULT_TOPIC_KINDS
@@ -119,6 +119,11 @@ def replay(
                 result = step(patients.get(event.patient_id), event_envelope, rules, wall_now=0.0)
                 if result.stored is None:
                     continue
+                if result.ignored_ack:
+                    # Decoded fine, but the engine found nothing to acknowledge: ignored, not used.
+                    summary.used -= 1
+                    summary.ignored += 1
+                    summary.ignore_reasons[IgnoreReason.ACK_CHANGES_NOTHING.value] += 1
                 patients[event.patient_id] = result.stored
                 when = event_time(event)
                 if when is not None:

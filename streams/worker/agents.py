@@ -20,7 +20,7 @@ from typing import Any
 from faust.streams import _current_event
 from pydantic import ValidationError
 
-from alerts.errors import DeadLetterReason
+from alerts.errors import DeadLetterReason, IgnoreReason
 from streams.codecs import InputKind
 from streams.codecs.deadletter import deadletter_bytes
 from streams.worker.envelope import DropRecord, Origin, PatientEnvelope, decode_envelope, encode_envelope
@@ -199,6 +199,8 @@ def _engine_agent(rt: Runtime, guard: GapGuard) -> Any:
                 if result.stored is None:
                     log.debug("re-delivery of %s skipped", decoded.origin.describe())
                     continue
+                if result.ignored_ack:
+                    metrics.count_ignored(decoded.origin.topic, 1, IgnoreReason.ACK_CHANGES_NOTHING)
                 changed[key] = result.stored
                 causes[key] = event
                 published.extend((alert, decoded, key) for alert in result.alerts)

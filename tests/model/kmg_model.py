@@ -405,7 +405,8 @@ class World:
             at = minutes(msg.get("at"))
             if not by or at is None:
                 return "dead:schema_error", []
-            return "used", self._ack(pid, msg["alert_id"], by, at)
+            done = self._ack(pid, msg["alert_id"], by, at)
+            return ("used" if done else "ignored:ack_changes_nothing"), done
         p = self.patients.setdefault(pid, Patient(pid))
         if topic == "labs.results":
             decoded = decode_lab(msg)

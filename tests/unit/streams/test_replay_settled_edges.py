@@ -53,6 +53,7 @@ def test_replay_survives_every_settled_edge_and_says_what_it_ignored(tmp_path: P
     assert "Traceback" not in result.stderr
     assert [orjson.loads(line)["reason"] for line in dead.read_bytes().splitlines()] == ["non_numeric_value"]
     assert "ignored unknown_code_system: 1" in result.stderr
+    assert "ignored ack_changes_nothing: 1" in result.stderr
     # The ack named an alert of another patient: nothing was acknowledged, the alerts are those of before.
     assert out.read_bytes().count(b'"acknowledged"') == first.read_bytes().count(b'"acknowledged"')
     assert len(out.read_bytes().splitlines()) == len(first.read_bytes().splitlines())
