@@ -144,7 +144,10 @@ def lab_message(rnd: random.Random, now: int) -> dict[str, Any]:
     return _nulls(
         rnd,
         {
-            "result_id": rnd.choice(["R1", "R2", "R3", "R4", "R5", "R6"]),
+            # Mostly one id space per analyte; now and then an id of the other analyte (a wrong correction).
+            "result_id": rnd.choice(["K1", "K2", "K3", "K4"] if kind != "Mg" else ["M1", "M2", "M3"])
+            if rnd.random() < 0.95
+            else rnd.choice(["K1", "M1"]),
             "patient_id": rnd.choice(PATIENTS),
             "encounter_id": rnd.choice([None, "E1"]),
             "code": code,
@@ -163,7 +166,7 @@ def order_message(rnd: random.Random, now: int) -> dict[str, Any]:
     end = rnd.choice([None, None, 0, -2, 2, 8, 48, 60])
     recorded = max(0, start + rnd.choice([0, 0, -1, 1, 4, 20, 52]))
     # Diuretics and potassium first: most orders should matter to the rules.
-    medication = MEDICATIONS[min(int(rnd.expovariate(0.25)), len(MEDICATIONS) - 1)]
+    medication = MEDICATIONS[min(int(rnd.expovariate(0.3)), len(MEDICATIONS) - 1)]
     return _nulls(
         rnd,
         {
@@ -185,7 +188,7 @@ def adt_message(rnd: random.Random, now: int) -> dict[str, Any]:
         {
             "patient_id": rnd.choice(PATIENTS),
             "encounter_id": rnd.choice([None, None, "E1", "E2"]),
-            "event": rnd.choice(["admit", "transfer", "transfer", "transfer", "discharge"]),
+            "event": rnd.choice(["admit", "transfer", "transfer", "transfer", "transfer", "discharge"]),
             "location": rnd.choice([None, *LOCATIONS]),
             "occurred_at": _stamp(rnd, _near(rnd, now)),
         },
@@ -287,7 +290,7 @@ class ClinicalRules(RuleBasedStateMachine):
             else:
                 self.open_ids.add(alert.alert_id)
         for g in got:
-            STATS[f"transition {g[0]}" + (f" ({g[3]})" if g[3] else "")] += 1
+            STATS[f"transition {g[1]} {g[0]}" + (f" ({g[3]})" if g[3] else "")] += 1
         assert got_disposition == want_disposition, (topic, msg)
         assert got == translated, f"{topic} {msg}\nlytewatch: {got}\nmodel:     {translated}"
 
