@@ -41,11 +41,15 @@ kafka-status:
 topics: install kafka-up
 	LYTEWATCH_BROKER=kafka://127.0.0.1:$(KAFKA_PORT) $(BIN)/lytewatch topics create
 
-## run: broker, topics, a worker, the dashboard and the MIMIC-IV demo feed; Ctrl-C stops them all
-run: install kafka-up
+## run: broker, topics, a worker, the dashboard and the demo feed; Ctrl-C stops them all
+## (a broker already answering on KAFKA_PORT is used as it is, and left running afterwards)
+run: install deploy/kafka/lib/.complete
 	@trap 'true' INT TERM; \
+	if python3 deploy/kafka/wait_ready.py --port $(KAFKA_PORT) --timeout 1 >/dev/null 2>&1; then \
+	  echo "using the broker already answering on 127.0.0.1:$(KAFKA_PORT) (it is left running)"; ours=0; \
+	else $(KAFKACTL) start || exit 1; ours=1; fi; \
 	LYTEWATCH_BROKER=kafka://127.0.0.1:$(KAFKA_PORT) $(BIN)/lytewatch demo; status=$$?; \
-	$(KAFKACTL) stop; exit $$status
+	if [ $$ours -eq 1 ]; then $(KAFKACTL) stop; fi; exit $$status
 
 ## test: the whole suite (unit + integration + e2e) on a real broker, then ruff, mypy and the import contracts
 test: install system-packages

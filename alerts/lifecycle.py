@@ -17,7 +17,6 @@ __all__ = [
     "Transition",
     "Trigger",
     "alert_id_for",
-    "evidence_key_of",
     "transition",
 ]
 
@@ -68,29 +67,13 @@ class Transition:
     still_open: bool
 
 
-def evidence_key_of(alert: OpenAlert) -> EvidenceKey:
-    return EvidenceKey(
-        potassium_id=alert.potassium_id,
-        potassium_value=alert.potassium_value,
-        magnesium_id=alert.magnesium_id,
-        magnesium_value=alert.magnesium_value,
-        order_ids=alert.order_ids,
-        refractory=alert.refractory,
-    )
-
-
 def _with_evidence(alert: OpenAlert, key: EvidenceKey, severity: Severity) -> OpenAlert:
     return alert._replace(
         revision=alert.revision + 1,
         severity=severity.value,
+        evidence=key,
         # At a new severity everyone may acknowledge again.
         acked_now=alert.acked_now if severity.value == alert.severity else (),
-        potassium_id=key.potassium_id,
-        potassium_value=key.potassium_value,
-        magnesium_id=key.magnesium_id,
-        magnesium_value=key.magnesium_value,
-        order_ids=key.order_ids,
-        refractory=key.refractory,
     )
 
 
@@ -103,12 +86,7 @@ def _fire(rule: RuleId, ev: RuleEvaluation, patient_id: str, used: Collection[st
         alert_id=alert_id_for(patient_id, rule, ev.key.potassium_id, used),
         revision=1,
         severity=ev.severity.value,
-        potassium_id=ev.key.potassium_id,
-        potassium_value=ev.key.potassium_value,
-        magnesium_id=ev.key.magnesium_id,
-        magnesium_value=ev.key.magnesium_value,
-        order_ids=ev.key.order_ids,
-        refractory=ev.key.refractory,
+        evidence=ev.key,
     )
     return Transition(rule, AlertEventKind.FIRED, None, alert, still_open=True)
 
@@ -155,8 +133,9 @@ def _acknowledge(rule: RuleId, current: OpenAlert, ack: Acknowledge) -> Transiti
 
 
 def _retraction(current: OpenAlert, ev: RuleEvaluation, invalid_results: Collection[str]) -> bool:
-    return (current.potassium_id is not None and current.potassium_id in invalid_results) or (
-        current.magnesium_id is not None and current.magnesium_id in invalid_results
+    evidence = current.evidence
+    return (evidence.potassium_id is not None and evidence.potassium_id in invalid_results) or (
+        evidence.magnesium_id is not None and evidence.magnesium_id in invalid_results
     )
 
 
@@ -194,6 +173,6 @@ def transition(
     assert ev.severity is not None
     if ev.severity.rank > Severity(current.severity).rank:
         return _escalate(rule, current, ev)
-    if ev.key != evidence_key_of(current) or ev.severity.value != current.severity:
+    if ev.key != current.evidence or ev.severity.value != current.severity:
         return _update(rule, current, ev)
     return None

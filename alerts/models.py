@@ -26,11 +26,15 @@ class Location(_Model):
 
 
 class Analyte(StrEnum):
+    """The two watched analytes."""
+
     POTASSIUM = "potassium"
     MAGNESIUM = "magnesium"
 
 
 class ResultStatus(StrEnum):
+    """A lab result's status (FHIR Observation.status / HL7 OBX-11, normalised)."""
+
     PRELIMINARY = "preliminary"
     FINAL = "final"
     CORRECTED = "corrected"
@@ -70,6 +74,8 @@ class LabResults(_Model):
 
 
 class DrugClass(StrEnum):
+    """What a watched ingredient does to potassium and magnesium."""
+
     LOOP = "loop"
     THIAZIDE = "thiazide"
     CARBONIC_ANHYDRASE_INHIBITOR = "carbonic_anhydrase_inhibitor"
@@ -79,6 +85,7 @@ class DrugClass(StrEnum):
 
     @property
     def wastes_potassium_and_magnesium(self) -> bool:
+        """True for the wasting diuretics: loop, thiazide, carbonic anhydrase inhibitor."""
         return self in (
             DrugClass.LOOP,
             DrugClass.THIAZIDE,
@@ -94,6 +101,8 @@ class Ingredient(_Model):
 
 
 class OrderStatus(StrEnum):
+    """A medication order's status as EVENTS.md names it."""
+
     ACTIVE = "active"
     ON_HOLD = "on-hold"
     COMPLETED = "completed"
@@ -120,6 +129,8 @@ class MedicationOrder(_Model):
 
 
 class AdtKind(StrEnum):
+    """Admission, transfer or discharge."""
+
     ADMIT = "admit"
     TRANSFER = "transfer"
     DISCHARGE = "discharge"
@@ -156,11 +167,15 @@ PatientEvent = Annotated[
 
 
 class RuleId(StrEnum):
+    """The alert rules of CLINICAL_RULES.md."""
+
     KMG_CHECK_MG = "KMG_CHECK_MG"
     KMG_COMBINED = "KMG_COMBINED"
 
 
 class Severity(StrEnum):
+    """Alert severity, lowest first."""
+
     ADVISORY = "advisory"
     MODERATE = "moderate"
     HIGH = "high"
@@ -168,6 +183,7 @@ class Severity(StrEnum):
 
     @property
     def rank(self) -> int:
+        """0 for advisory up to 3 for critical."""
         return _SEVERITY_ORDER.index(self)
 
     def raised(self) -> Severity:
@@ -179,6 +195,8 @@ _SEVERITY_ORDER = (Severity.ADVISORY, Severity.MODERATE, Severity.HIGH, Severity
 
 
 class AlertEventKind(StrEnum):
+    """The lifecycle transitions an alert event reports."""
+
     FIRED = "fired"
     ESCALATED = "escalated"
     UPDATED = "updated"
@@ -187,6 +205,8 @@ class AlertEventKind(StrEnum):
 
 
 class ResolveReason(StrEnum):
+    """Why an alert was resolved."""
+
     RETRACTED = "retracted"
     SUPERSEDED = "superseded"
     NORMALIZED = "normalized"
@@ -196,11 +216,15 @@ class ResolveReason(StrEnum):
 
 
 class SentValue(_Model):
+    """A result value and unit exactly as the lab sent them."""
+
     value: float
     unit: str
 
 
 class LabEvidence(_Model):
+    """A contributing K or Mg result, in mmol/L, with the value as sent."""
+
     value: float
     unit: str = "mmol/L"
     as_sent: SentValue | None = None
@@ -209,6 +233,8 @@ class LabEvidence(_Model):
 
 
 class DiureticEvidence(_Model):
+    """A contributing diuretic order."""
+
     order_id: str
     ingredient: str
     drug_class: DrugClass = Field(alias="class")
@@ -217,6 +243,8 @@ class DiureticEvidence(_Model):
 
 
 class Evidence(_Model):
+    """What an alert rests on: the K and Mg results, the diuretics, and the refractory modifier."""
+
     potassium: LabEvidence | None = None
     magnesium: LabEvidence | None = None
     diuretics: tuple[DiureticEvidence, ...] = ()

@@ -15,7 +15,7 @@ from alerts.models import (
     Severity,
 )
 from alerts.rulesfile import RulesConfig
-from alerts.state import StoredResult, from_micros
+from alerts.state import EvidenceKey, StoredResult, from_micros
 from alerts.window import Snapshot
 
 __all__ = [
@@ -48,21 +48,6 @@ _CLASS_LABEL = {
     DrugClass.THIAZIDE.value: "thiazide diuretic",
     DrugClass.CARBONIC_ANHYDRASE_INHIBITOR.value: "carbonic anhydrase inhibitor",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class EvidenceKey:
-    """Evidence identity: a change here (and only here) makes an open alert `updated`.
-
-    A new end time on a contributing order is deliberately not part of it.
-    """
-
-    potassium_id: str | None
-    potassium_value: float | None
-    magnesium_id: str | None
-    magnesium_value: float | None
-    order_ids: tuple[str, ...]
-    refractory: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ __all__ = [
     "ANALYTE_K",
     "ANALYTE_MG",
     "STATE_FORMAT",
+    "EvidenceKey",
     "OpenAlert",
     "PatientState",
     "StoredOrder",
@@ -92,18 +93,28 @@ class StoredOrder(NamedTuple):
         return self.start is not None and (self.end is None or self.end > self.start)
 
 
-class OpenAlert(NamedTuple):
-    """The open alert of one rule: identity, revision, severity, evidence identity and acknowledgement."""
+@dataclass(frozen=True, slots=True)
+class EvidenceKey:
+    """Evidence identity: a change here (and only here) makes an open alert `updated`.
 
-    alert_id: str
-    revision: int
-    severity: str
+    A new end time on a contributing order is deliberately not part of it.
+    """
+
     potassium_id: str | None
     potassium_value: float | None
     magnesium_id: str | None
     magnesium_value: float | None
     order_ids: tuple[str, ...]
     refractory: bool
+
+
+class OpenAlert(NamedTuple):
+    """The open alert of one rule: identity, revision, severity, evidence identity and acknowledgement."""
+
+    alert_id: str
+    revision: int
+    severity: str
+    evidence: EvidenceKey
     acknowledged_by: str | None = None
     acknowledged_at: int | None = None
     acknowledged_severity: str | None = None
@@ -170,19 +181,44 @@ def _order_row(order: StoredOrder) -> list[Any]:
 
 
 def _alert_row(alert: OpenAlert) -> list[Any]:
-    row: list[Any] = list(alert)
-    row[7] = list(alert.order_ids)
-    row[8] = int(alert.refractory)
-    row[12] = [list(pair) for pair in alert.ack_log]
-    row[13] = list(alert.acked_now)
+    # One flat row, the evidence in the middle: the layout of STATE_FORMAT 1, which stored tables hold;
+    # the ack log and who acknowledged at this severity follow only when the last ack does not imply them.
+    e = alert.evidence
+    row = [
+        alert.alert_id,
+        alert.revision,
+        alert.severity,
+        e.potassium_id,
+        e.potassium_value,
+        e.magnesium_id,
+        e.magnesium_value,
+        list(e.order_ids),
+        int(e.refractory),
+        alert.acknowledged_by,
+        alert.acknowledged_at,
+        alert.acknowledged_severity,
+    ]
+    if (alert.ack_log, alert.acked_now) != _acks_known_from(row):
+        row += [[list(pair) for pair in alert.ack_log], list(alert.acked_now)]
     return row
+
+
+def _acks_known_from(row: list[Any]) -> tuple[tuple[tuple[str, int], ...], tuple[str, ...]]:
+    """The ack log a 12-field row implies: its last acknowledgement only (what rows held before the log)."""
+    by, at, severity = row[9:12]
+    ack_log = ((by, at),) if by is not None and at is not None else ()
+    return ack_log, (by,) if by is not None and severity == row[2] else ()
 
 
 def encode_state(state: PatientState) -> bytes:
     """Serialise compactly to JSON bytes (orjson)."""
     doc: dict[str, Any] = {"v": STATE_FORMAT, "c": state.clock, "s": state.seq}
     if state.results:
-        doc["r"] = {rid: [r[0], int(r[1]), *r[2:]] for rid, r in state.results.items()}
+        # A result stored before the fingerprint existed keeps its 7 fields.
+        doc["r"] = {
+            rid: [r[0], int(r[1]), *(r[2:] if r.digest is not None else r[2:7])]
+            for rid, r in state.results.items()
+        }
     if state.orders:
         doc["o"] = {oid: _order_row(o) for oid, o in state.orders.items()}
     if state.alerts:
@@ -209,19 +245,13 @@ def _order_from_row(row: list[Any]) -> StoredOrder:
 
 
 def _alert_from_row(row: list[Any]) -> OpenAlert:
-    row[7] = tuple(row[7])
-    row[8] = bool(row[8])
-    if len(row) < 14:
-        # Stored before the ack log existed: it knew only the last acknowledgement.
-        row.extend([None] * (12 - len(row)))
-        by, at, severity = row[9:12]
-        ack_log = ((by, at),) if by is not None and at is not None else ()
-        acked_now = (by,) if by is not None and severity == row[2] else ()
-        row[12:] = [ack_log, acked_now]
+    evidence = EvidenceKey(row[3], row[4], row[5], row[6], tuple(row[7]), bool(row[8]))
+    if len(row) >= 14:
+        ack_log: tuple[tuple[str, int], ...] = tuple((p[0], p[1]) for p in row[12])
+        acked_now: tuple[str, ...] = tuple(row[13])
     else:
-        row[12] = tuple((p[0], p[1]) for p in row[12])
-        row[13] = tuple(row[13])
-    return OpenAlert(*row)
+        ack_log, acked_now = _acks_known_from(row)
+    return OpenAlert(row[0], row[1], row[2], evidence, row[9], row[10], row[11], ack_log, acked_now)
 
 
 def decode_state(data: bytes) -> PatientState:

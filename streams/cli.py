@@ -41,23 +41,54 @@ def _cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
+    import tempfile
+    from datetime import UTC, datetime
+
     from alerts.codes import load_code_mapping
     from alerts.rulesfile import load_rules
-    from streams.replay import open_lines, replay
+    from streams.progress import count_lines, progress_bar
+    from streams.replay import Shard, StreamSink, open_lines, replay_shard
+    from streams.replay_jobs import replay_jobs
 
+    if args.jobs < 1:
+        print("lytewatch replay: --jobs must be at least 1", file=sys.stderr)
+        return 2
+    if args.jobs > 1 and args.input == "-":
+        print("lytewatch replay: --jobs N reads the file N times: give a file, not stdin", file=sys.stderr)
+        return 2
     rules = load_rules(args.rules or settings.rules_file)
     mapping = load_code_mapping(settings.code_mapping_file)
+    started_at = datetime.now(UTC)
     out = _open_out(args.output)
     deadletter = open(args.deadletter, "wb") if args.deadletter else None  # noqa: SIM115
+    total = count_lines(args.input) if sys.stderr.isatty() else None
     try:
-        summary = replay(
-            open_lines(args.input),
-            rules=rules,
-            mapping=mapping,
-            tz=settings.tz,
-            alerts_out=out,
-            deadletter_out=deadletter,
-        )
+        with progress_bar("replay", total) as report:
+            if args.jobs == 1:
+                summary = replay_shard(
+                    open_lines(args.input),
+                    Shard(),
+                    StreamSink(out, deadletter),
+                    rules=rules,
+                    mapping=mapping,
+                    tz=settings.tz,
+                    started_at=started_at,
+                    progress=report,
+                )
+            else:
+                with tempfile.TemporaryDirectory(prefix="lytewatch-replay-") as workdir:
+                    summary = replay_jobs(
+                        args.input,
+                        args.jobs,
+                        Path(workdir),
+                        rules=rules,
+                        mapping=mapping,
+                        tz=settings.tz,
+                        alerts_out=out,
+                        deadletter_out=deadletter,
+                        started_at=started_at,
+                        on_progress=report,
+                    )
     finally:
         out.flush()
         if out is not sys.stdout.buffer:
@@ -226,6 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--deadletter", help="write dead letters here (NDJSON)")
     replay.add_argument("--rules", type=Path, help="rules file (default: LYTEWATCH_RULES_FILE or built-in)")
     replay.add_argument("--summary", action="store_true", help="print counts to stderr")
+    replay.add_argument(
+        "--jobs", "-j", type=int, default=1, help="processes, patients sharded over them (same output)"
+    )
 
     mimic = add("mimic", _cmd_mimic, "turn the MIMIC-IV demo tables into input events")
     mimic.add_argument("--data", default="../shared/data/mimic-iv-demo", help="MIMIC-IV demo directory")
@@ -258,8 +292,16 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", type=Path, help="write the figures here")
 
     demo = add("demo", _cmd_demo, "broker topics + worker + dashboard + a demo feed (what `make run` runs)")
-    demo.add_argument("--feed", choices=["mimic", "simulate"], default="mimic")
-    demo.add_argument("--speed", type=float, default=86400.0, help="hospital seconds per wall second")
+    demo.add_argument(
+        "--feed",
+        choices=["demo", "mimic", "simulate"],
+        default="demo",
+        help="demo: MIMIC-IV alerting stays first, compressed, with a scripted alerting cohort (default); "
+        "mimic: the MIMIC-IV demo in order at --speed; simulate: the synthetic hospital",
+    )
+    demo.add_argument(
+        "--speed", type=float, default=86400.0, help="--feed mimic: hospital seconds per wall second"
+    )
     return parser
 
 

@@ -5,17 +5,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
-import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 from typing import Any, Literal
 
+from aiokafka.errors import KafkaError
+
+from alerts.codes import load_code_mapping
+from alerts.rulesfile import load_rules
+from streams.demo_children import Child, DemoFailure, port_problem, start_child, stop_children, wait_answering
+from streams.demo_plan import MAX_GAP_S, plan_demo
+from streams.feeds import Envelope
 from streams.feeds.mimic import MIMIC_ATTRIBUTION, iter_mimic
-from streams.feeds.produce import ProduceStats, produce_envelopes, topics_from_settings
+from streams.feeds.produce import ProduceStats, produce_scheduled, schedule_envelopes, topics_from_settings
 from streams.feeds.simulate import FaultMix, simulate
 from streams.kafka import client_options
 from streams.logs import configure_logging
@@ -25,97 +33,162 @@ from streams.topics import wait_for_broker
 log = logging.getLogger(__name__)
 
 MIMIC_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "mimic-iv-demo"
-# MIMIC patients live decades apart after de-identification; the feed never sleeps longer than this.
-MAX_GAP_S = 1.0
+Feed = Literal["demo", "mimic", "simulate"]
+#: Exit code when the demo cannot run (a port taken, a child gone, no broker), as for a bad setting.
+EXIT_FAILED = 2
+#: How long the children get to answer on their ports.
+START_WITHIN_S = 120.0
 
 
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    # SIGTERM stops the demo exactly like Ctrl-C: every child is stopped on the way out.
+    raise KeyboardInterrupt
 
 
-def _spawn(args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
-    return subprocess.Popen(
-        [sys.executable, "-m", "streams.cli", *args], stdout=handle, stderr=subprocess.STDOUT
-    )
-
-
-def _stop(children: list[subprocess.Popen[bytes]]) -> None:
-    for child in children:
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 30
-    for child in children:
-        try:
-            child.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            child.kill()
-
-
-async def _feed(settings: Settings, feed: Literal["mimic", "simulate"], speed: float) -> ProduceStats:
-    options: dict[str, Any] = {k: v for k, v in client_options(settings).items() if k != "bootstrap_servers"}
-    topics = topics_from_settings(settings)
+def _describe(feed: Feed, speed: float, detail: str) -> str:
+    if feed == "demo":
+        return detail
     if feed == "mimic":
-        envelopes = iter_mimic(MIMIC_DIR)
-        return await produce_envelopes(
-            settings.bootstrap_servers,
-            envelopes,
-            topics,
-            None,
-            time_scale=speed,
-            max_delay_s=MAX_GAP_S,
-            producer_options=options,
+        return (
+            f"MIMIC-IV demo (100 real de-identified patients), {speed:,.0f}x hospital time, "
+            "pauses capped at 1 s"
         )
-    envelopes = simulate(patients=300, seed=1, events=None, duration_s=None, rate=20.0, faults=FaultMix())
-    return await produce_envelopes(
-        settings.bootstrap_servers, envelopes, topics, 20.0, producer_options=options
+    return "synthetic hospital, 300 patients, 20 messages/s"
+
+
+Schedule = Iterator[tuple[float, Envelope]]
+
+
+def _plan(settings: Settings, feed: Feed, speed: float) -> tuple[Callable[[], Schedule], str]:
+    """A maker of what the feed sends, as (seconds after the start, envelope), and the account of its timing.
+
+    The schedule is made when the feed starts, so the cohort's event times are the moments it is sent.
+    """
+    if feed == "demo":
+        data = MIMIC_DIR if MIMIC_DIR.is_dir() else None
+        plan = plan_demo(
+            data,
+            rules=load_rules(settings.rules_file),
+            mapping=load_code_mapping(settings.code_mapping_file),
+            tz=settings.tz,
+        )
+        detail = plan.describe()
+        if data is None:
+            detail += f" (MIMIC-IV data not found at {MIMIC_DIR})"
+        return lambda: plan.schedule(datetime.now(UTC)), detail
+    if feed == "mimic":
+        return lambda: schedule_envelopes(iter_mimic(MIMIC_DIR), None, speed, MAX_GAP_S), ""
+
+    def synthetic() -> Schedule:
+        envelopes = simulate(patients=300, seed=1, events=None, duration_s=None, rate=20.0, faults=FaultMix())
+        return schedule_envelopes(envelopes, 20.0, None, None)
+
+    return synthetic, ""
+
+
+async def _feed(settings: Settings, schedule: Schedule, children: list[Child]) -> ProduceStats:
+    """Produce the schedule while watching the children: one that exits ends the demo."""
+    options: dict[str, Any] = {k: v for k, v in client_options(settings).items() if k != "bootstrap_servers"}
+    feed = asyncio.create_task(
+        produce_scheduled(
+            settings.bootstrap_servers, schedule, topics_from_settings(settings), producer_options=options
+        )
     )
-
-
-def run_demo(settings: Settings, *, feed: Literal["mimic", "simulate"], speed: float) -> int:
-    configure_logging(settings.log_level, settings.log_format)
-    asyncio.run(wait_for_broker(settings, give_up_after=120))
-    logs = Path(".run/logs")
-    children = [_spawn(["worker"], logs / "worker.log"), _spawn(["dashboard"], logs / "dashboard.log")]
-    worker_url = f"http://{settings.web_host}:{settings.web_port}"
-    dashboard_url = f"http://{settings.dashboard_host}:{settings.dashboard_port}"
     try:
-        deadline = time.monotonic() + 120
-        while not _ready(f"{worker_url}/readyz"):
-            if any(child.poll() is not None for child in children) or time.monotonic() > deadline:
-                print(f"lytewatch demo: a process failed to start; see {logs}/", file=sys.stderr)
-                return 1
-            time.sleep(0.5)
-        source = (
-            "MIMIC-IV demo (100 real de-identified patients)" if feed == "mimic" else "synthetic hospital"
-        )
+        while not feed.done():
+            for child in children:
+                if child.exited() is not None:
+                    raise DemoFailure(child.why_exited())
+            await asyncio.wait([feed], timeout=0.5)
+        return feed.result()
+    finally:
+        feed.cancel()
+        with contextlib.suppress(asyncio.CancelledError, KafkaError):
+            await feed
+
+
+def _children(settings: Settings, logs: Path) -> list[Child]:
+    return [
+        Child(
+            "worker",
+            "LYTEWATCH_WEB_PORT",
+            settings.web_host,
+            settings.web_port,
+            "/readyz",
+            logs / "worker.log",
+        ),
+        Child(
+            "dashboard",
+            "LYTEWATCH_DASHBOARD_PORT",
+            settings.dashboard_host,
+            settings.dashboard_port,
+            "/readyz",
+            logs / "dashboard.log",
+        ),
+    ]
+
+
+def _check_ports(children: list[Child]) -> None:
+    for child in children:
+        if (problem := port_problem(child)) is not None:
+            raise DemoFailure(problem)
+
+
+def run_demo(settings: Settings, *, feed: Feed, speed: float) -> int:
+    """Run the demo until Ctrl-C or SIGTERM (exit 0), or until it cannot go on (exit 2, saying why)."""
+    configure_logging(settings.log_level, settings.log_format)
+    logs = Path(".run/logs")
+    children = _children(settings, logs)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        _check_ports(children)
+        try:
+            asyncio.run(wait_for_broker(settings, give_up_after=START_WITHIN_S))
+        except (KafkaError, OSError) as exc:
+            raise DemoFailure(
+                f"the broker {settings.bootstrap_servers} (LYTEWATCH_BROKER) did not answer within "
+                f"{START_WITHIN_S:.0f} s ({type(exc).__name__}); start it with `make kafka-up`"
+            ) from None
+        make_schedule, detail = _plan(settings, feed, speed)
+        description = _describe(feed, speed, detail)
+        env = {**os.environ, "LYTEWATCH_DASHBOARD_NOTICE": f"Demo data. {description}"}
+        for child in children:
+            start_child(child, [child.name], env)
+        wait_answering(children, within=START_WITHIN_S)
+        worker, dashboard = children
         print(
             "\nlytewatch is running\n"
-            f"  dashboard   {dashboard_url}/\n"
-            f"  metrics     {worker_url}/metrics\n"
-            f"  health      {worker_url}/healthz   {worker_url}/readyz\n"
+            f"  dashboard   {dashboard.url}/\n"
+            f"  metrics     {worker.url}/metrics   {dashboard.url}/metrics\n"
+            f"  health      {worker.url}/healthz   {worker.url}/readyz\n"
             f"  alerts      Kafka topic {settings.topic_alerts} on {settings.bootstrap_servers}\n"
-            f"  feed        {source}, {speed:g}x hospital time\n"
+            f"  feed        {description}\n"
             f"  logs        {logs}/\n"
             "Ctrl-C stops everything.\n",
             flush=True,
         )
-        if feed == "mimic":
+        if feed != "simulate":
             print(MIMIC_ATTRIBUTION, flush=True)
-        stats = asyncio.run(_feed(settings, feed, speed))
+        stats = asyncio.run(_feed(settings, make_schedule(), children))
         print(f"feed finished: {stats.total} messages produced; Ctrl-C to stop", flush=True)
-        while all(child.poll() is None for child in children):
-            time.sleep(1)
-        print(f"lytewatch demo: a process stopped; see {logs}/", file=sys.stderr)
+        _watch(children)
+    except DemoFailure as failure:
+        print(f"lytewatch demo: {failure}; stopping everything", file=sys.stderr, flush=True)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("\nstopping...", flush=True)
         return 0
     finally:
         with contextlib.suppress(KeyboardInterrupt):
-            _stop(children)
-    return 1
+            stop_children(children)
+        signal.signal(signal.SIGTERM, previous)
+    return EXIT_FAILED
+
+
+def _watch(children: list[Child]) -> None:
+    """After the feed: keep serving until Ctrl-C; a child that exits ends the demo."""
+    while True:
+        for child in children:
+            if child.exited() is not None:
+                raise DemoFailure(child.why_exited())
+        time.sleep(1.0)

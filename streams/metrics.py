@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, Final
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import generate_latest as _generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from alerts.errors import DeadLetterReason, IgnoreReason
 from alerts.models import AlertEvent, AlertEventKind, RuleId, Severity
@@ -28,8 +30,6 @@ RECEIVER_TYPES: Final = ("webhook", "email", "pager", "chat")
 DELIVERY_OUTCOMES: Final = ("delivered", "retried", "failed", "suppressed")
 _DEADLETTER_REASONS: Final = frozenset(r.value for r in DeadLetterReason)
 _IGNORE_REASONS: Final = frozenset(r.value for r in IgnoreReason)
-
-CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
 
 
 def _closed(value: str, allowed: Iterable[str]) -> str:
@@ -121,6 +121,18 @@ class Metrics:
             ["topic"],
             registry=r,
         )
+        self.order_enforced = Counter(
+            "lytewatch_order_enforced",
+            "Input records applied while another input partition of their group had not delivered within "
+            "LYTEWATCH_MAX_TASK_IDLE_MS: record-timestamp order across topics not guaranteed for them",
+            registry=r,
+        )
+        self.rekeyed = Counter(
+            "lytewatch_rekeyed_events",
+            "Events that went through the internal patient-events topic (input not keyed by its patient)",
+            ["topic"],
+            registry=r,
+        )
         self.build_info = Gauge(
             "lytewatch_build_info",
             "Always 1; the labels carry the software version and the clinical rules version",
@@ -156,6 +168,7 @@ class Metrics:
                 self.input_messages.labels(topic=topic, format=fmt)
             for ignore_reason in IgnoreReason:
                 self.ignored.labels(topic=topic, reason=ignore_reason.value)
+            self.rekeyed.labels(topic=topic)
             for reason in DeadLetterReason:
                 self.deadletters.labels(topic=topic, reason=reason.value)
 
@@ -272,5 +285,54 @@ class Metrics:
     # --- exposition ---------------------------------------------------------------------------------
 
     def render(self) -> bytes:
-        """The registry in the Prometheus text format (serve with CONTENT_TYPE)."""
+        """The registry in the Prometheus text format (what /metrics serves)."""
         return _generate_latest(self.registry)
+
+
+#: One burden window as the dashboard computes it: {"window", "patient_days", "by_rule_and_severity":
+#: [{"rule", "severity", "per_100_patient_days"}], "acknowledged_within_15_min_share"} (see web/burden.py).
+BurdenSource = Callable[[], Iterable[Mapping[str, Any]]]
+
+
+class BurdenCollector(Collector):
+    """The dashboard's alert-burden figures for Grafana, computed from its alert book at each scrape.
+
+    lytewatch_dashboard_alerts_per_100_patient_days{window,rule,severity},
+    lytewatch_dashboard_acknowledged_within_15min_ratio{window} (absent while nothing can be measured) and
+    lytewatch_dashboard_patient_days{window}. Labels are closed sets: windows 24h/7d, rule ids, severities.
+    """
+
+    def __init__(self, source: BurdenSource) -> None:
+        self._source = source
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        rates = GaugeMetricFamily(
+            "lytewatch_dashboard_alerts_per_100_patient_days",
+            "Alerts opened in the window per 100 patient-days with input, by rule and highest severity",
+            labels=["window", "rule", "severity"],
+        )
+        acked = GaugeMetricFamily(
+            "lytewatch_dashboard_acknowledged_within_15min_ratio",
+            "Share of the window's alerts acknowledged within 15 min of opening (of those that could be)",
+            labels=["window"],
+        )
+        days = GaugeMetricFamily(
+            "lytewatch_dashboard_patient_days", "Patient-days with input in the window", labels=["window"]
+        )
+        rules = {r.value for r in RuleId}
+        severities = {s.value for s in Severity}
+        for figures in self._source():
+            window = str(figures["window"])
+            days.add_metric([window], float(figures["patient_days"]))
+            for row in figures["by_rule_and_severity"]:
+                rule, severity = _closed(row["rule"], rules), _closed(row["severity"], severities)
+                rates.add_metric([window, rule, severity], float(row["per_100_patient_days"]))
+            share = figures["acknowledged_within_15_min_share"]
+            if share is not None:
+                acked.add_metric([window], float(share))
+        yield rates
+        yield acked
+        yield days

@@ -60,6 +60,15 @@ class Settings(BaseSettings):
     code_mapping_file: Path | None = None
     idle_patient_days: float = Field(7, gt=0, description="drop a patient silent this long (wall clock)")
     sweep_interval_s: float = Field(30, gt=0, description="how often the worker looks for patients to drop")
+    max_task_idle_ms: int = Field(
+        1000,
+        ge=0,
+        le=600_000,
+        description=(
+            "how long the engine holds a partition group back for an input partition that has nothing "
+            "buffered but may still deliver earlier records (Kafka Streams' max.task.idle.ms)"
+        ),
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
 
@@ -68,6 +77,8 @@ class Settings(BaseSettings):
     dashboard_port: int = Field(8080, ge=1, le=65535)
     dashboard_token: SecretStr | None = None
     dashboard_public_url: str = "http://127.0.0.1:8080"
+    # A line the page shows on top of the board, e.g. that it shows demo data and how time is compressed.
+    dashboard_notice: str | None = Field(None, max_length=2000)
 
     # --- notifier ---
     notifier_routes_file: Path | None = None

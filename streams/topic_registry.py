@@ -32,15 +32,16 @@ class Topic:
 # Order is the order `lytewatch topics create` reports them in.
 TOPICS: Final[tuple[Topic, ...]] = (
     Topic("labs", "labs.results", "topic_labs", "input", "input: lab results",
-          "lab system, feeds", "worker ingest"),
+          "lab system, feeds", "worker engine"),
     Topic("orders", "meds.orders", "topic_orders", "input", "input: medication order events",
-          "pharmacy system, feeds", "worker ingest"),
+          "pharmacy system, feeds", "worker engine"),
     Topic("adt", "adt.events", "topic_adt", "input", "input: admissions, transfers, discharges",
-          "ADT system, feeds", "worker ingest"),
+          "ADT system, feeds", "worker engine"),
     Topic("acks", "alerts.acks", "topic_acks", "input", "input: acknowledgements",
-          "dashboard, clinical systems", "worker ingest"),
+          "dashboard, clinical systems", "worker engine"),
     Topic("patient-events", "lytewatch.patient-events", "topic_patient_events", "input",
-          "internal: normalised events keyed by patient", "worker ingest, worker sweep", "worker engine"),
+          "internal: normalised events keyed by patient", "worker engine (re-keying), worker sweep",
+          "worker engine"),
     # The dashboard rebuilds its view from this topic, so it is kept as long as dead letters.
     Topic("alerts", "alerts.electrolyte", "topic_alerts", "kept_long", "output: alert lifecycle events",
           "worker engine", "dashboard, notifier, any subscriber"),

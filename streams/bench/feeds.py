@@ -6,6 +6,7 @@ import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import orjson
 
@@ -35,9 +36,9 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat()
 
 
-def synthetic_records(count: int, *, patients: int, seed: int = 7) -> Iterator[Record]:
-    """`count` records of the synthetic hospital feed, native JSON only and without injected faults."""
-    envelopes = simulate(
+def synthetic_envelopes(count: int, *, patients: int, seed: int = 7) -> Iterator[dict[str, Any]]:
+    """`count` replay envelopes of the synthetic hospital feed, native JSON only, without injected faults."""
+    return simulate(
         patients=patients,
         seed=seed,
         events=count,
@@ -46,7 +47,16 @@ def synthetic_records(count: int, *, patients: int, seed: int = 7) -> Iterator[R
         faults=FaultMix.none(),
         formats=FormatMix(json=1.0, hl7=0.0, fhir=0.0),
     )
-    for envelope in envelopes:
+
+
+def throughput_patients(count: int) -> int:
+    """Patients of the throughput workload of `count` events (about 100 events each)."""
+    return max(200, count // 100)
+
+
+def synthetic_records(count: int, *, patients: int, seed: int = 7) -> Iterator[Record]:
+    """`count` records of the synthetic hospital feed, native JSON only and without injected faults."""
+    for envelope in synthetic_envelopes(count, patients=patients, seed=seed):
         value = envelope["value"]
         kind = DEFAULT_TOPIC_KINDS[envelope["topic"]]
         yield Record(kind, str(value["patient_id"]).encode(), orjson.dumps(value))

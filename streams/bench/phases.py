@@ -29,6 +29,7 @@ from streams.bench.feeds import (
     Record,
     one_result_per_patient,
     synthetic_records,
+    throughput_patients,
 )
 from streams.bench.stats import bucket_delta, histogram_quantile, percentile
 from streams.kafka import client_options
@@ -77,7 +78,7 @@ async def throughput(base: Settings, run_id: str, events: int) -> Figures:
     phase = Phase.create(base, run_id, "tput")
     try:
         await phase.create_topics()
-        records = list(synthetic_records(events, patients=max(200, events // 100)))
+        records = list(synthetic_records(events, patients=throughput_patients(events)))
         kinds = Counter(r.kind for r in records)
         started = time.perf_counter()
         produced = await asyncio.wait_for(

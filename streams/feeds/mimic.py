@@ -168,6 +168,12 @@ def _orders(hosp: Path, counts: MimicCounts) -> list[_Item]:
         if row["hadm_id"]:
             base["encounter_id"] = row["hadm_id"]
         base["medication"] = {"display": row["drug"]}
+        # Dose and route as prescribed: extra fields (EVENTS.md lets producers add them) for the patient page.
+        dose = " ".join(part for part in (row.get("dose_val_rx", ""), row.get("dose_unit_rx", "")) if part)
+        if dose:
+            base["dose"] = dose
+        if row.get("route"):
+            base["route"] = row["route"]
         active = {**base, "status": "active", "start": _utc(start), "recorded_at": _utc(start)}
         items.append(
             (start, _RANK_ORDER_START, index, "meds.orders/active", {"topic": "meds.orders", "value": active})

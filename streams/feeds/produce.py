@@ -17,7 +17,15 @@ from streams.codecs import DEFAULT_TOPIC_KINDS
 from streams.feeds import Envelope, paced
 from streams.settings import Settings
 
-__all__ = ["ProduceStats", "encode_value", "envelope_key", "produce_envelopes", "topics_from_settings"]
+__all__ = [
+    "ProduceStats",
+    "encode_value",
+    "envelope_key",
+    "produce_envelopes",
+    "produce_scheduled",
+    "schedule_envelopes",
+    "topics_from_settings",
+]
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +101,7 @@ def envelope_key(envelope: Envelope, key_field: str = "patient_id") -> bytes | N
     return None
 
 
-def _schedule(
+def schedule_envelopes(
     envelopes: Iterable[Envelope], rate: float | None, time_scale: float | None, max_delay_s: float | None
 ) -> Iterator[tuple[float, Envelope]]:
     """(seconds after the start when the envelope is due, envelope)."""
@@ -134,12 +142,29 @@ async def produce_envelopes(
         raise ValueError(f"rate must be > 0 messages/s, got {rate}")
     if rate is not None and time_scale is not None:
         raise ValueError("give either rate or time_scale, not both")
+    schedule = schedule_envelopes(envelopes, rate, time_scale, max_delay_s)
+    paced_feed = rate is not None or time_scale is not None
+    return await produce_scheduled(
+        bootstrap, schedule, topics, key_field, paced_feed=paced_feed, producer_options=producer_options
+    )
+
+
+async def produce_scheduled(
+    bootstrap: str,
+    schedule: Iterable[tuple[float, Envelope]],
+    topics: Mapping[str, str],
+    key_field: str = "patient_id",
+    *,
+    paced_feed: bool = True,
+    producer_options: Mapping[str, Any] | None = None,
+) -> ProduceStats:
+    """Produce (seconds after the start, envelope) pairs, each when it is due, as `produce_envelopes`."""
     options: dict[str, Any] = {
         "bootstrap_servers": bootstrap,
         "client_id": "lytewatch-feed",
         "acks": "all",
         "enable_idempotence": True,
-        "linger_ms": 5 if (rate is not None or time_scale is not None) else 50,
+        "linger_ms": 5 if paced_feed else 50,
         "max_batch_size": 256 * 1024,
     }
     options.update(producer_options or {})
@@ -167,7 +192,7 @@ async def produce_envelopes(
     await producer.start()
     started = time.monotonic()
     try:
-        for due, envelope in _schedule(envelopes, rate, time_scale, max_delay_s):
+        for due, envelope in schedule:
             ahead = started + due - time.monotonic()
             if ahead > _MIN_SLEEP_S:
                 await asyncio.sleep(ahead)

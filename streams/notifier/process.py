@@ -11,21 +11,15 @@ from pathlib import Path
 from typing import Literal
 
 from aiohttp import web
+from prometheus_client.aiohttp import make_aiohttp_handler
 
 from alerts.notifier.routing import RoutesFileError, load_routes
 from streams.logs import configure_logging
-from streams.metrics import CONTENT_TYPE
 from streams.notifier.service import NotifierService
 from streams.settings import Settings, load_settings
 
 
 async def _start_web(service: NotifierService, settings: Settings) -> web.AppRunner:
-    from prometheus_client import generate_latest
-
-    async def metrics(_: web.Request) -> web.Response:
-        body = generate_latest(service.metrics.registry)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
-
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
@@ -34,7 +28,7 @@ async def _start_web(service: NotifierService, settings: Settings) -> web.AppRun
         return web.json_response({"ready": ready}, status=200 if ready else 503)
 
     app = web.Application()
-    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/metrics", make_aiohttp_handler(service.metrics.registry))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     runner = web.AppRunner(app, access_log=None)

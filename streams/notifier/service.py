@@ -395,3 +395,8 @@ class NotifierService(ConsumerRebalanceListener):
     @property
     def open_tracks(self) -> int:
         return len(self._tracks)
+
+    @property
+    def deliveries_in_flight(self) -> int:
+        """Receivers with a notification queued or being sent right now (0: the notifier is idle)."""
+        return len(self._workers)

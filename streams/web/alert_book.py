@@ -105,6 +105,8 @@ class AlertBook:
         self._closed: OrderedDict[str, None] = OrderedDict()
         self._max_closed = max_closed
         self._log: deque[Transition] = deque(maxlen=max_log)
+        # patient_id -> their alert ids, oldest first (a dict as an ordered set).
+        self._by_patient: dict[str, dict[str, None]] = {}
 
     @property
     def first_seq(self) -> int:
@@ -132,6 +134,7 @@ class AlertBook:
         if record is None:
             record = AlertRecord(view=view)
             self._records[event.alert_id] = record
+            self._by_patient.setdefault(event.patient_id, {})[event.alert_id] = None
         record.view = view
         record.history.append(HistoryEntry(seq=seq, event=event))
         record.seen_revisions.add(event.revision)
@@ -147,6 +150,27 @@ class AlertBook:
 
     def get(self, alert_id: str) -> AlertRecord | None:
         return self._records.get(alert_id)
+
+    def records(self) -> list[AlertRecord]:
+        """Every alert the book holds: the open ones and the latest `max_closed` resolved ones."""
+        return list(self._records.values())
+
+    def for_patient(self, patient_id: str) -> list[AlertRecord]:
+        """The patient's alerts the book holds, oldest first."""
+        ids = self._by_patient.get(patient_id, {})
+        return [self._records[i] for i in ids if i in self._records]
+
+    def recently_resolved(self, since: AwareDatetime, flt: AlertFilter | None = None) -> list[AlertView]:
+        """Alerts resolved at or after `since` (wall clock of the resolving event), latest first."""
+        views = []
+        for alert_id in reversed(self._closed):
+            view = self._records[alert_id].view
+            if _wall_time(view) < since:
+                # Closed in publication order, so the rest are older still (up to cross-partition skew).
+                break
+            if flt is None or flt.matches(view):
+                views.append(view)
+        return views
 
     def transitions_after(self, seq: int, flt: AlertFilter | None = None) -> list[Transition] | None:
         """Transitions after `seq` relevant to `flt`, or None when `seq` cannot be resumed from.
@@ -199,4 +223,8 @@ class AlertBook:
         self._closed.move_to_end(view.alert_id)
         while len(self._closed) > self._max_closed:
             forgotten, _ = self._closed.popitem(last=False)
-            del self._records[forgotten]
+            gone = self._records.pop(forgotten)
+            patient = self._by_patient.get(gone.view.patient_id, {})
+            patient.pop(forgotten, None)
+            if not patient:
+                self._by_patient.pop(gone.view.patient_id, None)

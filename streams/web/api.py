@@ -18,7 +18,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from pydantic import ValidationError
 
 from alerts.models import RuleId, Severity
+from streams.metrics import BurdenCollector
 from streams.web.alert_book import AlertBook, AlertFilter, AlertView, Transition
+from streams.web.clinical_api import ClinicalViews, add_clinical_routes
 from streams.web.openapi import AckRequest, build_openapi
 
 log = logging.getLogger(__name__)
@@ -69,6 +71,7 @@ class Subscriber:
         self.dropped = False
 
     def offer(self, item: Transition | None) -> None:
+        """Queue a transition (None: the end marker); drop the client instead of blocking the consumer."""
         if self.dropped:
             return
         try:
@@ -99,6 +102,7 @@ class DashboardState:
             subscriber.offer(transition)
 
     def close_streams(self) -> None:
+        """End every open event stream (at shutdown)."""
         for subscriber in list(self.subscribers):
             subscriber.offer(None)
 
@@ -181,6 +185,7 @@ def _parse_filter(request: web.Request) -> AlertFilter:
 
 
 async def list_alerts(request: web.Request) -> web.Response:
+    """GET /api/alerts: the open alerts, filtered by unit, min_severity and rule."""
     state = request.app[STATE_KEY]
     flt = _parse_filter(request)
     alerts = [_view_json(v) for v in state.book.open_alerts(flt)]
@@ -188,6 +193,7 @@ async def list_alerts(request: web.Request) -> web.Response:
 
 
 async def get_alert(request: web.Request) -> web.Response:
+    """GET /api/alerts/{id}: one alert with its history."""
     state = request.app[STATE_KEY]
     record = state.book.get(request.match_info["alert_id"])
     if record is None:
@@ -197,6 +203,7 @@ async def get_alert(request: web.Request) -> web.Response:
 
 
 async def acknowledge(request: web.Request) -> web.Response:
+    """POST /api/alerts/{id}/ack: produce the acknowledgement to the acks topic."""
     state = request.app[STATE_KEY]
     record = state.book.get(request.match_info["alert_id"])
     if record is None:
@@ -261,6 +268,7 @@ def _resume_point(request: web.Request) -> int | None:
 
 
 async def stream_alerts(request: web.Request) -> web.StreamResponse:
+    """GET /api/alerts/stream: Server-Sent Events, a snapshot (or a Last-Event-ID replay), then live."""
     state = request.app[STATE_KEY]
     flt = _parse_filter(request)
     response = web.StreamResponse(
@@ -310,11 +318,13 @@ async def stream_alerts(request: web.Request) -> web.StreamResponse:
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """GET /healthz: alive."""
     state = request.app[STATE_KEY]
     return _json({"status": "ok", "caught_up": state.caught_up, "open_alerts": len(state.book)})
 
 
 async def readyz(request: web.Request) -> web.Response:
+    """GET /readyz: 200 once the alerts topic has been read to its end."""
     state = request.app[STATE_KEY]
     if not state.caught_up:
         return _json({"status": "starting", "caught_up": False}, status=503)
@@ -322,6 +332,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    """GET /metrics: the dashboard's Prometheus metrics."""
     registry = request.app[STATE_KEY].metrics.registry
     response = web.Response(body=generate_latest(registry))
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST
@@ -329,15 +340,27 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def index(request: web.Request) -> web.FileResponse:
+    """GET /: the page."""
     response = web.FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
     return response
 
 
 def create_app(
-    state: DashboardState, send_ack: AckSender, *, token: str | None = None, keepalive: float = 15.0
+    state: DashboardState,
+    send_ack: AckSender,
+    *,
+    token: str | None = None,
+    keepalive: float = 15.0,
+    views: ClinicalViews | None = None,
 ) -> web.Application:
     """The aiohttp application; `send_ack(key, value)` must raise AckUnavailableError on failure."""
     app = web.Application(middlewares=[_security_headers, _bearer_token])
+    views = ClinicalViews() if views is None else views
+
+    def burden_figures() -> list[dict[str, Any]]:
+        return [w.model_dump(mode="json") for w in views.burden(state.book, datetime.now(UTC)).windows]
+
+    state.metrics.registry.register(BurdenCollector(burden_figures))
     app[STATE_KEY] = state
     app[SEND_ACK_KEY] = send_ack
     if token:
@@ -364,4 +387,5 @@ def create_app(
     router.add_get("/api/alerts/stream", stream_alerts, allow_head=False)
     router.add_get("/api/alerts/{alert_id}", get_alert, allow_head=False)
     router.add_post("/api/alerts/{alert_id}/ack", acknowledge)
+    add_clinical_routes(app, views, state.book)
     return app

@@ -10,21 +10,23 @@ import time
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
+from alerts.codes import load_code_mapping
 from alerts.models import AlertEvent
+from alerts.rulesfile import load_rules
+from streams.codecs import InputKind
 from streams.kafka import client_options
 from streams.settings import Settings, load_settings
 from streams.web.alert_book import AlertBook
 from streams.web.api import AckUnavailableError, DashboardState, create_app
+from streams.web.clinical_api import ClinicalViews
+from streams.web.inputs import InputsHandler
+from streams.web.topic_reader import TopicReader
 
 log = logging.getLogger(__name__)
-
-# Consecutive empty polls after which the topic counts as read to its end even if the end-offset
-# comparison has not matched yet (transaction markers can leave the position short of the high mark).
-_EMPTY_POLLS_FOR_CAUGHT_UP = 3
 
 
 class _AccessLogger(AbstractAccessLogger):
@@ -44,90 +46,22 @@ class AlertsReader:
     def __init__(self, settings: Settings, state: DashboardState, *, poll_ms: int = 500) -> None:
         self._settings = settings
         self._state = state
-        self._poll_ms = poll_ms
-        # Where to go on after a reconnect, so a broker outage does not replay the topic.
-        self._positions: dict[TopicPartition, int] = {}
+        self._reader = TopicReader(
+            settings,
+            [settings.topic_alerts],
+            self._handle,
+            on_caught_up=self._caught_up,
+            on_failure=lambda: state.metrics.alert_events.labels("invalid").inc(),
+            poll_ms=poll_ms,
+        )
 
     async def run(self) -> None:
-        """Consume until cancelled, reconnecting with back-off when the broker or topic is unavailable."""
-        backoff = 1.0
-        while True:
-            try:
-                await self._consume()
-            except KafkaError as exc:
-                log.warning(
-                    "alerts topic %s unavailable (%s); retrying in %.0fs",
-                    self._settings.topic_alerts,
-                    type(exc).__name__,
-                    backoff,
-                )
-            except Exception:
-                # A view that silently stops updating is worse than one that logs and goes on.
-                log.exception("alerts reader failed; restarting in %.0fs", backoff)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 30.0)
+        await self._reader.run()
 
-    async def _consume(self) -> None:
-        consumer = AIOKafkaConsumer(
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            isolation_level="read_committed",
-            client_id="lytewatch-dashboard",
-            **client_options(self._settings),
-        )
-        consumer.subscribe([self._settings.topic_alerts])
-        try:
-            await consumer.start()
-            for tp in consumer.assignment():
-                if tp in self._positions:
-                    consumer.seek(tp, self._positions[tp])
-            targets = await consumer.end_offsets(list(consumer.assignment()))
-            log.info(
-                "reading alerts topic %s (%d partitions) from the beginning",
-                self._settings.topic_alerts,
-                len(targets),
-            )
-            empty_polls = 0
-            while True:
-                batch = await consumer.getmany(timeout_ms=self._poll_ms, max_records=1000)
-                for tp, records in batch.items():
-                    for record in records:
-                        self._handle_safely(record)
-                        self._positions[tp] = record.offset + 1
-                empty_polls = 0 if batch else empty_polls + 1
-                if not self._state.caught_up:
-                    await self._check_caught_up(consumer, targets, empty_polls)
-        finally:
-            await consumer.stop()
-
-    async def _check_caught_up(
-        self, consumer: AIOKafkaConsumer, targets: dict[TopicPartition, int], empty_polls: int
-    ) -> None:
-        done = empty_polls >= _EMPTY_POLLS_FOR_CAUGHT_UP
-        if not done:
-            positions = [await consumer.position(tp) for tp in targets]
-            done = all(pos >= targets[tp] for tp, pos in zip(targets, positions, strict=True))
-        if done:
-            self._state.caught_up = True
-            self._state.metrics.caught_up.set(1)
-            log.info("alerts topic read to its end: %d open alerts", len(self._state.book))
-
-    def _handle_safely(self, record: ConsumerRecord) -> None:
-        try:
-            self._handle(record)
-        except Exception as exc:
-            # One event that trips a bug must not stall the view on that offset forever. The message
-            # text may quote the event, so only the type goes out at ERROR; the traceback at DEBUG.
-            self._state.metrics.alert_events.labels("invalid").inc()
-            log.error(  # noqa: TRY400
-                "failed to apply alert event at %s/%d/%d: %s",
-                record.topic,
-                record.partition,
-                record.offset,
-                type(exc).__name__,
-            )
-            log.debug("failure detail", exc_info=True)
+    def _caught_up(self) -> None:
+        self._state.caught_up = True
+        self._state.metrics.caught_up.set(1)
+        log.info("alerts topic read to its end: %d open alerts", len(self._state.book))
 
     def _handle(self, record: ConsumerRecord) -> None:
         metrics = self._state.metrics
@@ -214,7 +148,21 @@ class Dashboard:
         self._keepalive = keepalive
         self._acks = AckProducer(settings)
         self._reader = AlertsReader(settings, self.state)
-        self._reader_task: asyncio.Task[None] | None = None
+        self.views = ClinicalViews(
+            rules=load_rules(settings.rules_file), tz=settings.tz, notice=settings.dashboard_notice
+        )
+        kinds: dict[str, InputKind] = {settings.topic_labs: "labs", settings.topic_orders: "orders"}
+        kinds[settings.topic_adt] = "adt"
+        # The patient page's results and orders: the input topics read-only, through the worker's codecs.
+        handler = InputsHandler(
+            self.views.patients,
+            kinds,
+            tz=settings.tz,
+            mapping=load_code_mapping(settings.code_mapping_file),
+            on_record=self.views.census.note,
+        )
+        self._inputs = TopicReader(settings, list(kinds), handler)
+        self._tasks: list[asyncio.Task[None]] = []
         self._runner: web.AppRunner | None = None
 
     @property
@@ -225,20 +173,25 @@ class Dashboard:
 
     async def start(self) -> None:
         token = self.settings.dashboard_token.get_secret_value() if self.settings.dashboard_token else None
-        app = create_app(self.state, self._acks.send, token=token, keepalive=self._keepalive)
+        app = create_app(
+            self.state, self._acks.send, token=token, keepalive=self._keepalive, views=self.views
+        )
         self._runner = web.AppRunner(app, access_log_class=_AccessLogger, shutdown_timeout=2.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.settings.dashboard_host, self._port)
         await site.start()
-        self._reader_task = asyncio.create_task(self._reader.run(), name="dashboard-alerts-reader")
+        self._tasks = [
+            asyncio.create_task(self._reader.run(), name="dashboard-alerts-reader"),
+            asyncio.create_task(self._inputs.run(), name="dashboard-inputs-reader"),
+        ]
         log.info("dashboard listening on http://%s:%d/", self.settings.dashboard_host, self.port)
 
     async def stop(self) -> None:
-        if self._reader_task is not None:
-            self._reader_task.cancel()
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._reader_task
-            self._reader_task = None
+                await task
+        self._tasks = []
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -9,6 +9,7 @@ from pydantic.json_schema import models_json_schema
 
 from alerts.models import AlertEvent, RuleId, Severity
 from streams.web.alert_book import AlertView
+from streams.web.openapi_clinical import CLINICAL_MODELS, clinical_paths
 
 
 class AckRequest(BaseModel):
@@ -72,7 +73,12 @@ _ALERT_ID = {"name": "alert_id", "in": "path", "required": True, "schema": {"typ
 
 def _schemas() -> dict[str, Any]:
     _, top = models_json_schema(
-        [(AlertView, "serialization"), (AlertEvent, "serialization"), (AckRequest, "validation")],
+        [
+            (AlertView, "serialization"),
+            (AlertEvent, "serialization"),
+            (AckRequest, "validation"),
+            *((model, "serialization") for model in CLINICAL_MODELS),
+        ],
         ref_template=_REF,
     )
     schemas: dict[str, Any] = dict(top["$defs"])
@@ -270,6 +276,7 @@ def build_openapi(*, token_required: bool) -> dict[str, Any]:
             )
         },
     }
+    paths.update(clinical_paths(secured, api_security, _error("nothing known of this patient")))
     components: dict[str, Any] = {"schemas": _schemas()}
     if token_required:
         components["securitySchemes"] = {

@@ -37,22 +37,32 @@ BATCH_MAX = 500
 BATCH_WINDOW_S = 0.005
 
 
-def register_agents(rt: Runtime) -> None:
+def register_agents(runtime: Runtime) -> None:
+    """The one-hop engine (streams.worker.onehop) when the inputs are co-partitioned with the table, else
+    the re-key path: one ingest agent per input topic and the engine on patient-events."""
     guards: list[GapGuard] = []
-    for kind, topic in rt.inputs.items():
-        guard = GapGuard(rt.settings, rt.app.consumer)
-        guards.append(guard)
-        rt.app.agent(topic, name=f"lytewatch.ingest.{kind}")(_ingest_agent(rt, kind, guard))  # type: ignore[arg-type]
-    guard = GapGuard(rt.settings, rt.app.consumer)
-    guards.append(guard)
-    rt.app.agent(rt.patient_events, name="lytewatch.engine")(_engine_agent(rt, guard))
+    if runtime.engine_path.one_hop:
+        # Imported here: onehop builds on this module's helpers.
+        from streams.worker.onehop import register_one_hop
 
-    @rt.app.on_partitions_assigned.connect  # type: ignore[arg-type]
+        guard = GapGuard(runtime.settings, runtime.app.consumer)
+        guards.append(guard)
+        register_one_hop(runtime, guard)
+    else:
+        for kind, topic in runtime.inputs.items():
+            guard = GapGuard(runtime.settings, runtime.app.consumer)
+            guards.append(guard)
+            runtime.app.agent(topic, name=f"lytewatch.ingest.{kind}")(_ingest_agent(runtime, kind, guard))  # type: ignore[arg-type]
+        guard = GapGuard(runtime.settings, runtime.app.consumer)
+        guards.append(guard)
+        runtime.app.agent(runtime.patient_events, name="lytewatch.engine")(_engine_agent(runtime, guard))
+
+    @runtime.app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(app: Any, assigned: Any, **kwargs: Any) -> None:
         for each in guards:
             each.forget(assigned)
 
-    register_timers(rt)
+    register_timers(runtime)
 
 
 def _origin(record: Record) -> Origin:
@@ -72,12 +82,12 @@ async def _records(batch: list[Any], guard: GapGuard) -> AsyncIterator[tuple[Rec
         yield record_of(event.message), event
 
 
-async def _send(rt: Runtime, topic: str, key: bytes | None, value: bytes) -> Awaitable[Any]:
+async def _send(runtime: Runtime, topic: str, key: bytes | None, value: bytes) -> Awaitable[Any]:
     """Hand a record to the producer; the returned awaitable resolves when the broker has it."""
-    return await rt.app.producer.send(topic, key, value, None, None, None)
+    return await runtime.app.producer.send(topic, key, value, None, None, None)
 
 
-async def _dead_letter_failure(rt: Runtime, record: Record, origin: Origin, exc: Exception) -> None:
+async def _dead_letter_failure(runtime: Runtime, record: Record, origin: Origin, exc: Exception) -> None:
     """Keep a message the worker failed on (a bug, not bad input) so nothing is lost, and go on."""
     value = deadletter_bytes(
         topic=origin.topic,
@@ -89,8 +99,8 @@ async def _dead_letter_failure(rt: Runtime, record: Record, origin: Origin, exc:
         detail=f"{type(exc).__name__}: {exc}",
         at=datetime.now(UTC),
     )
-    await _send(rt, rt.settings.topic_deadletter, record.key, value)
-    rt.metrics.count_deadletter(origin.topic, DeadLetterReason.PROCESSING_ERROR)
+    await _send(runtime, runtime.settings.topic_deadletter, record.key, value)
+    runtime.metrics.count_deadletter(origin.topic, DeadLetterReason.PROCESSING_ERROR)
 
 
 def _log_failure(what: str, where: str, exc: Exception) -> None:
@@ -113,11 +123,11 @@ def _in_event(event: Any) -> Iterator[None]:
         _current_event.reset(token)
 
 
-def _ingest_agent(rt: Runtime, kind: InputKind, guard: GapGuard) -> Any:
-    metrics = rt.metrics
-    tz = rt.settings.tz
-    patient_events = rt.settings.topic_patient_events
-    deadletter = rt.settings.topic_deadletter
+def _ingest_agent(runtime: Runtime, kind: InputKind, guard: GapGuard) -> Any:
+    metrics = runtime.metrics
+    tz = runtime.settings.tz
+    patient_events = runtime.settings.topic_patient_events
+    deadletter = runtime.settings.topic_deadletter
 
     async def ingest(stream: Any) -> None:
         async for batch in stream.take_events(BATCH_MAX, within=BATCH_WINDOW_S):
@@ -128,19 +138,19 @@ def _ingest_agent(rt: Runtime, kind: InputKind, guard: GapGuard) -> Any:
                 origin = _origin(record)
                 try:
                     outcome = ingest_message(
-                        kind, record.value, origin, key=record.key, tz=tz, mapping=rt.mapping, now=now
+                        kind, record.value, origin, key=record.key, tz=tz, mapping=runtime.mapping, now=now
                     )
                     for envelope in outcome.forward:
                         key = envelope.event.patient_id.encode()
-                        await _send(rt, patient_events, key, encode_envelope(envelope))
+                        await _send(runtime, patient_events, key, encode_envelope(envelope))
                     for reason, value in outcome.deadletters:
-                        await _send(rt, deadletter, record.key, value)
+                        await _send(runtime, deadletter, record.key, value)
                         metrics.count_deadletter(origin.topic, reason)
                         log.warning("dead-lettered %s: %s", record.ref, reason.value)
                 # A bug must not stop the worker: the message is kept as a dead letter instead.
                 except Exception as exc:  # noqa: BLE001
                     _log_failure("ingest failed", record.ref, exc)
-                    await _dead_letter_failure(rt, record, origin, exc)
+                    await _dead_letter_failure(runtime, record, origin, exc)
                     formats[(origin.topic, "unknown")] += 1
                     continue
                 formats[(origin.topic, outcome.format)] += 1
@@ -154,10 +164,10 @@ def _ingest_agent(rt: Runtime, kind: InputKind, guard: GapGuard) -> Any:
     return ingest
 
 
-def _engine_agent(rt: Runtime, guard: GapGuard) -> Any:
-    metrics = rt.metrics
-    table = rt.patients
-    alerts_topic = rt.settings.topic_alerts
+def _engine_agent(runtime: Runtime, guard: GapGuard) -> Any:
+    metrics = runtime.metrics
+    table = runtime.patients
+    alerts_topic = runtime.settings.topic_alerts
 
     def load(key: bytes) -> StoredPatient | None:
         raw = table.get(key)
@@ -178,7 +188,7 @@ def _engine_agent(rt: Runtime, guard: GapGuard) -> Any:
                     decoded = decode_envelope(record.value)
                 except ValidationError as exc:
                     _log_failure("undecodable patient event", record.ref, exc)
-                    await _dead_letter_failure(rt, record, _origin(record), exc)
+                    await _dead_letter_failure(runtime, record, _origin(record), exc)
                     continue
                 if isinstance(decoded, DropRecord):
                     key = decoded.drop.patient_id.encode()
@@ -191,10 +201,10 @@ def _engine_agent(rt: Runtime, guard: GapGuard) -> Any:
                 key = decoded.event.patient_id.encode()
                 try:
                     current = changed[key] if key in changed else load(key)
-                    result = step(current, decoded, rt.rules, wall_now=wall_now)
+                    result = step(current, decoded, runtime.rules, wall_now=wall_now)
                 except Exception as exc:  # noqa: BLE001 - as in ingest: dead-letter, go on
                     _log_failure("engine failed", f"{record.ref} (from {decoded.origin.describe()})", exc)
-                    await _dead_letter_failure(rt, record, decoded.origin, exc)
+                    await _dead_letter_failure(runtime, record, decoded.origin, exc)
                     continue
                 if result.stored is None:
                     log.debug("re-delivery of %s skipped", decoded.origin.describe())
@@ -204,7 +214,7 @@ def _engine_agent(rt: Runtime, guard: GapGuard) -> Any:
                 changed[key] = result.stored
                 causes[key] = event
                 published.extend((alert, decoded, key) for alert in result.alerts)
-            await _publish(rt, alerts_topic, published)
+            await _publish(runtime, alerts_topic, published)
             # Only once the broker has the alerts does the state move on: a crash in between re-derives
             # and re-sends the same alerts (same ids and revisions) instead of losing them.
             for key, stored in changed.items():
@@ -216,29 +226,27 @@ def _engine_agent(rt: Runtime, guard: GapGuard) -> Any:
             done = time.monotonic()
             for arrived in arrivals:
                 metrics.observe_processing(done - arrived)
-            _record_alerts(rt, published)
+            _record_alerts(runtime, published)
 
     return engine
 
 
-async def _publish(rt: Runtime, topic: str, published: list[tuple[Any, PatientEnvelope, bytes]]) -> None:
+async def _publish(runtime: Runtime, topic: str, published: list[tuple[Any, PatientEnvelope, bytes]]) -> None:
     """Send the batch's alert events and wait until the broker has every one."""
-    emitted_at = datetime.now(UTC)
+    stamp = {"emitted_at": datetime.now(UTC)}
     deliveries = [
-        await _send(
-            rt, topic, key, alert.model_copy(update={"emitted_at": emitted_at}).model_dump_json().encode()
-        )
+        await _send(runtime, topic, key, alert.model_copy(update=stamp).model_dump_json().encode())
         for alert, _, key in published
     ]
     if deliveries:
         await asyncio.gather(*deliveries)
 
 
-def _record_alerts(rt: Runtime, published: list[tuple[Any, PatientEnvelope, bytes]]) -> None:
+def _record_alerts(runtime: Runtime, published: list[tuple[Any, PatientEnvelope, bytes]]) -> None:
     produced_at = time.time()
     for alert, envelope, _ in published:
         timestamp_ms = envelope.origin.timestamp_ms
-        rt.metrics.record_alert(
+        runtime.metrics.record_alert(
             alert, input_timestamp=timestamp_ms / 1000 if timestamp_ms else None, produced_at=produced_at
         )
         log.info(

@@ -15,6 +15,7 @@ from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.worker import faust_fixes
 from streams.worker.agents import register_agents
+from streams.worker.copartition import NOT_CHECKED, PATIENT_TABLE, EnginePath
 from streams.worker.health import register_pages
 from streams.worker.runtime import Runtime
 
@@ -35,7 +36,9 @@ def broker_credentials(settings: Settings) -> Any:
     )
 
 
-def create_app(settings: Settings, metrics: Metrics | None = None) -> Runtime:
+def create_app(
+    settings: Settings, metrics: Metrics | None = None, engine_path: EnginePath = NOT_CHECKED
+) -> Runtime:
     """Build a worker app; the rules and code-mapping files are read (and validated) here, at start-up."""
     faust_fixes.apply()
     rules = load_rules(settings.rules_file)
@@ -76,7 +79,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> Runtime:
         return app.topic(name, key_type=bytes, value_type=bytes, partitions=settings.partitions)
 
     patients = app.Table(
-        "patients",
+        PATIENT_TABLE,
         key_type=bytes,
         value_type=bytes,
         default=None,
@@ -97,6 +100,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> Runtime:
         alerts=topic(settings.topic_alerts),
         deadletter=topic(settings.topic_deadletter),
         patients=patients,
+        engine_path=engine_path,
     )
     register_agents(runtime)
     register_pages(runtime)

@@ -70,7 +70,23 @@ class GapGuard:
             self._next.pop((tp.topic, tp.partition), None)
 
     async def missing_before(self, message: Any) -> list[Record]:
-        """The records skipped between what this partition should deliver next and `message`."""
+        """The records skipped between what this partition should deliver next and `message`.
+
+        The skipped range is recorded as done with faust at once: for agents that process what they are
+        handed before they take more.
+        """
+        records, done = await self.read_missing(message)
+        if done is not None:
+            await self.mark_done(*done)
+        return records
+
+    async def read_missing(self, message: Any) -> tuple[list[Record], tuple[Any, int, int] | None]:
+        """The skipped records, and the (tp, first, last) range to `mark_done` once they are all applied.
+
+        The range is None when nothing was skipped or when it could not be read whole: then the
+        partition's commits stay stuck (never past what was not processed), which the consumer-lag alert
+        shows, and a restart re-reads from the last commit.
+        """
         key = (message.topic, message.partition)
         expected = self._next.get(key)
         if expected is None:
@@ -78,7 +94,7 @@ class GapGuard:
             expected = self.faust_consumer._committed_offset.get(message.tp)
         self._next[key] = max(message.offset + 1, expected or 0)
         if expected is None or message.offset <= expected:
-            return []
+            return [], None
         records = await self._read(message.topic, message.partition, expected, message.offset)
         complete = [r.offset for r in records] == list(range(expected, message.offset))
         log.warning(
@@ -88,14 +104,14 @@ class GapGuard:
             message.offset - 1,
             len(records),
         )
-        if complete:
-            # Recorded as done with faust, like a compacted range, so that its commits move past them.
-            await self.faust_consumer._add_gap(message.tp, expected, message.offset - 1)
-        else:
-            # Never commit past what was not processed: the partition's commits stay stuck, which the
-            # consumer-lag alert shows, and a restart re-reads from the last commit.
+        if not complete:
             log.error("%s: offsets %d-%d could not all be read", message.topic, expected, message.offset - 1)
-        return records
+            return records, None
+        return records, (message.tp, expected, message.offset - 1)
+
+    async def mark_done(self, tp: Any, first: int, last: int) -> None:
+        """Record a read range as done with faust, like a compacted range, so its commits move past it."""
+        await self.faust_consumer._add_gap(tp, first, last)
 
     async def _read(self, topic: str, partition: int, start: int, end: int) -> list[Record]:
         reader = consumer(self.settings, enable_auto_commit=False)

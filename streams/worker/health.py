@@ -19,13 +19,13 @@ BROKER_PROBE_INTERVAL_S = 2.0
 class BrokerProbe:
     """Remembers whether the broker answered a metadata request recently (checked in the background)."""
 
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
         self.error: str | None = "not checked yet"
         self.checked_at = 0.0
 
     async def check(self) -> None:
-        options = client_options(self.rt.settings)
+        options = client_options(self.runtime.settings)
         client = AIOKafkaClient(
             **{k: v for k, v in options.items() if not k.startswith("sasl_plain")},
             request_timeout_ms=3000,
@@ -40,32 +40,36 @@ class BrokerProbe:
             self.checked_at = time.monotonic()
 
 
-def readiness(rt: Runtime, probe: BrokerProbe) -> tuple[bool, dict[str, Any]]:
+def readiness(runtime: Runtime, probe: BrokerProbe) -> tuple[bool, dict[str, Any]]:
     """(ready, body): each check names what is wrong when it fails."""
     checks: dict[str, Any] = {}
     checks["broker"] = {"ok": probe.error is None, "detail": probe.error or "reachable"}
-    recovery = rt.recovery
+    recovery = runtime.recovery
     recovered = recovery.completed.is_set()
     checks["state_recovery"] = {
         "ok": recovered,
         "detail": "finished" if recovered else "recovering the patient table from its changelog",
     }
-    crashed = [agent.name for agent in rt.app.agents.values() if agent.crashed]
-    not_started = [agent.name for agent in rt.app.agents.values() if not agent.started]
+    crashed = [agent.name for agent in runtime.app.agents.values() if agent.crashed]
+    not_started = [agent.name for agent in runtime.app.agents.values() if not agent.started]
     checks["agents"] = {
         "ok": not crashed and not not_started,
         "detail": (
             f"crashed: {crashed}" if crashed else f"not started: {not_started}" if not_started else "running"
         ),
     }
+    # Not a failure, but what an operator must know: without co-partitioned inputs every event takes
+    # the re-key hop, slower and without record-timestamp order across topics.
+    path = runtime.engine_path
+    checks["engine_path"] = {"ok": True, "one_hop": path.one_hop, "detail": path.detail}
     ready = all(check["ok"] for check in checks.values())
     return ready, {"status": "ready" if ready else "not ready", "checks": checks}
 
 
-def register_pages(rt: Runtime) -> None:
-    app = rt.app
-    probe = BrokerProbe(rt)
-    rt.metrics.prime_topics(rt.settings.input_topics.values())
+def register_pages(runtime: Runtime) -> None:
+    app = runtime.app
+    probe = BrokerProbe(runtime)
+    runtime.metrics.prime_topics(runtime.settings.input_topics.values())
 
     @app.timer(interval=BROKER_PROBE_INTERVAL_S, name="lytewatch.broker-probe")
     async def broker_probe() -> None:
@@ -74,13 +78,13 @@ def register_pages(rt: Runtime) -> None:
     @app.page("/healthz")
     class Healthz(View):
         async def get(self, request: Request) -> Response:
-            return self.json({"status": "alive", "app": rt.settings.app_id})
+            return self.json({"status": "alive", "app": runtime.settings.app_id})
 
     @app.page("/readyz")
     class Readyz(View):
         async def get(self, request: Request) -> Response:
-            ready, body = readiness(rt, probe)
+            ready, body = readiness(runtime, probe)
             return self.json(body, status=200 if ready else 503)
 
     # faust's Prometheus sensor serves /metrics from our registry: its metrics and ours on one page.
-    rt.metrics.attach_faust(app)
+    runtime.metrics.attach_faust(app)

@@ -26,21 +26,21 @@ LAG_INTERVAL_S = 10.0
 class Housekeeping:
     """State the timers share: the event-time watermark and whether recovery has been reported."""
 
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
         self.recovery_reported = False
         self.started = time.monotonic()
 
     async def sweep(self) -> tuple[int, int]:
         """Drop discharged-and-done and idle patients; refresh state gauges. Returns (kept, dropped)."""
-        rt = self.rt
-        rules = rt.rules
-        idle_cutoff = time.time() - rt.settings.idle_patient_days * 86400
+        runtime = self.runtime
+        rules = runtime.rules
+        idle_cutoff = time.time() - runtime.settings.idle_patient_days * 86400
         open_alerts: Counter[tuple[RuleId, Severity]] = Counter()
         drop: list[tuple[bytes, float, str]] = []
         size = 0
         entries = []
-        for n, (key, raw) in enumerate(list(rt.patients.items())):
+        for n, (key, raw) in enumerate(list(runtime.patients.items())):
             entries.append((key, len(raw), decode_stored(raw)))
             if n % _SWEEP_CHUNK == 0:
                 await asyncio.sleep(0)  # let the agents run between chunks of a large table
@@ -67,39 +67,39 @@ class Housekeeping:
             command = DropRecord(
                 drop=DropPatient(patient_id=key.decode(), touched_at=touched_at, reason=reason)
             )
-            await rt.app.producer.send(
-                rt.settings.topic_patient_events, key, encode_envelope(command), None, None, None
+            await runtime.app.producer.send(
+                runtime.settings.topic_patient_events, key, encode_envelope(command), None, None, None
             )
         kept = len(entries) - len(drop)
-        rt.metrics.set_state_size(kept, size)
-        rt.metrics.set_open_alerts(open_alerts)
+        runtime.metrics.set_state_size(kept, size)
+        runtime.metrics.set_open_alerts(open_alerts)
         if drop:
             log.info("dropping %d patients (discharged over 24 h ago or idle), %d remain", len(drop), kept)
         return kept, len(drop)
 
     def report_recovery(self) -> None:
         """Once the table is recovered: log how many patients came back and how long it took."""
-        recovery = self.rt.recovery
+        recovery = self.runtime.recovery
         if self.recovery_reported or not recovery.completed.is_set():
             return
         self.recovery_reported = True
         started = getattr(recovery, "_recovery_started_at", None)
         ended = getattr(recovery, "_recovery_ended_at", None)
         seconds = (ended - started) if started and ended else time.monotonic() - self.started
-        self.rt.metrics.recovery_seconds.set(seconds)
-        size = sum(1 for _ in self.rt.patients)
+        self.runtime.metrics.recovery_seconds.set(seconds)
+        size = sum(1 for _ in self.runtime.patients)
         log.info("recovered table patients: %d entries in %.2f s", size, seconds)
 
     async def update_lag(self) -> None:
         """Committed lag of this app's consumer group on every input and internal topic partition."""
-        rt = self.rt
-        topics = [*rt.settings.input_topics.values(), rt.settings.topic_patient_events]
-        admin = admin_client(rt.settings)
-        probe = consumer(rt.settings, enable_auto_commit=False)
+        runtime = self.runtime
+        topics = [*runtime.settings.input_topics.values(), runtime.settings.topic_patient_events]
+        admin = admin_client(runtime.settings)
+        probe = consumer(runtime.settings, enable_auto_commit=False)
         await admin.start()
         await probe.start()
         try:
-            committed = await admin.list_consumer_group_offsets(rt.settings.app_id)
+            committed = await admin.list_consumer_group_offsets(runtime.settings.app_id)
             partitions = [
                 TopicPartition(topic, p)
                 for topic in topics
@@ -109,7 +109,7 @@ class Housekeeping:
             for tp in partitions:
                 meta = committed.get(tp)
                 position = meta.offset if meta is not None and meta.offset >= 0 else 0
-                rt.metrics.set_consumer_lag(tp.topic, tp.partition, ends[tp] - position)
+                runtime.metrics.set_consumer_lag(tp.topic, tp.partition, ends[tp] - position)
         finally:
             await probe.stop()
             await admin.close()
@@ -121,20 +121,20 @@ async def _partitions(probe: object, topic: str) -> set[int]:
     return client.cluster.partitions_for_topic(topic) or set()
 
 
-def register_timers(rt: Runtime) -> Housekeeping:
-    keeper = Housekeeping(rt)
+def register_timers(runtime: Runtime) -> Housekeeping:
+    keeper = Housekeeping(runtime)
 
-    @rt.app.timer(interval=rt.settings.sweep_interval_s, name="lytewatch.sweep")
+    @runtime.app.timer(interval=runtime.settings.sweep_interval_s, name="lytewatch.sweep")
     async def sweep() -> None:
-        if rt.recovery.completed.is_set():
+        if runtime.recovery.completed.is_set():
             await keeper.sweep()
 
-    @rt.app.timer(interval=1.0, name="lytewatch.recovery-report")
+    @runtime.app.timer(interval=1.0, name="lytewatch.recovery-report")
     async def recovery_report() -> None:
-        rt.metrics.recovering.set(0 if rt.recovery.completed.is_set() else 1)
+        runtime.metrics.recovering.set(0 if runtime.recovery.completed.is_set() else 1)
         keeper.report_recovery()
 
-    @rt.app.timer(interval=LAG_INTERVAL_S, name="lytewatch.lag")
+    @runtime.app.timer(interval=LAG_INTERVAL_S, name="lytewatch.lag")
     async def lag() -> None:
         try:
             await keeper.update_lag()

@@ -11,13 +11,14 @@ from streams.logs import configure_logging
 from streams.settings import Settings
 from streams.topics import wait_for_broker
 from streams.worker.app import create_app
+from streams.worker.copartition import check_copartitioning
 
 
 def run_worker(settings: Settings) -> None:
     """Run a worker until SIGINT/SIGTERM."""
     configure_logging(settings.log_level, settings.log_format)
     asyncio.run(wait_for_broker(settings))
-    runtime = create_app(settings)
+    runtime = create_app(settings, engine_path=asyncio.run(check_copartitioning(settings)))
     # uvloop: about a tenth more throughput for faust's many small callbacks (docs/BENCHMARKS.md).
     asyncio.set_event_loop(uvloop.new_event_loop())
     worker = Worker(runtime.app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)

@@ -12,6 +12,7 @@ from alerts.codes import CodeMapping
 from alerts.rulesfile import RulesConfig
 from streams.metrics import Metrics
 from streams.settings import Settings
+from streams.worker.copartition import NOT_CHECKED, EnginePath
 
 
 @dataclass(slots=True)
@@ -28,6 +29,8 @@ class Runtime:
     alerts: faust.TopicT
     deadletter: faust.TopicT
     patients: TableT[bytes, bytes]
+    # One hop or the re-key path, decided at start-up from the topics' partition counts.
+    engine_path: EnginePath = NOT_CHECKED
 
     @property
     def recovery(self) -> Any:

@@ -60,17 +60,38 @@ class StepResult:
         return self.stored is None
 
 
+def seen_key(envelope: PatientEnvelope, *, direct: bool) -> str:
+    """The re-delivery mark an envelope is checked against: one per input partition and path.
+
+    Events applied straight from their input partition (one hop) and events that went through the
+    patient-events topic are each applied in input-offset order, but not in one order together (a
+    re-keyed event arrives later), so each path keeps its own mark; one mark would skip the later path's
+    earlier offsets as re-deliveries.
+    """
+    stream = envelope.origin.stream
+    return f"{stream}{DIRECT_SUFFIX}" if direct else stream
+
+
+DIRECT_SUFFIX = "/direct"
+
+
 def step(
-    current: StoredPatient | None, envelope: PatientEnvelope, rules: RulesConfig, *, wall_now: float
+    current: StoredPatient | None,
+    envelope: PatientEnvelope,
+    rules: RulesConfig,
+    *,
+    wall_now: float,
+    direct: bool = False,
 ) -> StepResult:
     """Apply one envelope to a stored patient: skip re-deliveries, otherwise run the pure core."""
     origin = envelope.origin
+    mark = seen_key(envelope, direct=direct)
     stored = current if current is not None else StoredPatient(state=None)
-    if stored.seen.get(origin.stream, -1) >= origin.position:
+    if stored.seen.get(mark, -1) >= origin.position:
         return StepResult(stored=None, alerts=())
     new_state, alerts = apply(stored.state, envelope.event, rules)
     seen = dict(stored.seen)
-    seen[origin.stream] = origin.position
+    seen[mark] = origin.position
     return StepResult(
         stored=StoredPatient(state=new_state, seen=seen, touched_at=wall_now),
         alerts=tuple(alerts),

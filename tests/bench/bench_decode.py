@@ -1,6 +1,6 @@
 """Benchmark (not a test): decode + validate + normalise messages/s per input format on one core.
 
-Run: .venv/bin/python tests/bench/bench_decode.py [--seconds 2]
+Run from the repository root: .venv/bin/python -m tests.bench.bench_decode [--seconds 2]
 Targets (docs/INGEST.md): native JSON >= 50,000/s, HL7 v2 >= 10,000/s, FHIR >= 5,000/s.
 Also times the alternatives that were measured and not chosen: `hl7.parse` and fhir.resources R4B.
 """
@@ -18,95 +18,23 @@ import orjson
 
 from alerts.codes import DEFAULT_MAPPING
 from streams.codecs import decode
+from tests.support import messages
 
 TZ = ZoneInfo("Europe/Berlin")
 
-NATIVE_LAB = orjson.dumps(
-    {
-        "result_id": "R1",
-        "patient_id": "MRN0001",
-        "encounter_id": "E42",
-        "code": "19123-9",
-        "system": "http://loinc.org",
-        "value": 1.5,
-        "unit": "mg/dL",
-        "status": "final",
-        "collected_at": "2026-03-01T10:00:00",
-        "resulted_at": "2026-03-01T10:40:00+01:00",
-        "location": {"unit": "4W", "room": "12", "bed": "A"},
-    }
-)
-NATIVE_ORDER = orjson.dumps(
-    {
-        "order_id": "O1",
-        "patient_id": "MRN0001",
-        "medication": {
-            "code": "4603",
-            "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
-            "display": "furosemide 40 mg IV",
-        },
-        "status": "active",
-        "start": "2026-03-01T08:00:00",
-        "recorded_at": "2026-03-01T07:55:00",
-    }
-)
-ORU = (
-    b"MSH|^~\\&|LAB|HOSP|LYTEWATCH|HOSP|20260301104500||ORU^R01^ORU_R01|MSG0001|P|2.5.1\r"
-    b"PID|1||MRN0001^^^HOSP^MR~998877^^^SSA^SS||DOE^JANE||19500101|F\r"
-    b"PV1|1|I|4W^12^A||||||||||||||||E42\r"
-    b"OBR|1|PLC100|FIL200|80048^Basic metabolic panel^CPT|||202603011000|||||||||||||||202603011040|||F\r"
-    b"OBX|1|NM|2951-2^Sodium^LN||139|mmol/L|136-145||||F|||202603011000\r"
-    b"OBX|2|NM|2823-3^Potassium^LN||3.1|mmol/L|3.5-5.1|L|||F|||202603011000\r"
-    b"OBX|3|NM|19123-9^Magnesium^LN||1.5|mg/dL|1.7-2.2|L|||F|||202603011000\r"
-    b"OBX|4|NM|2160-0^Creatinine^LN||1.1|mg/dL|0.6-1.2||||F|||202603011000\r"
-    b"ZLW|1|site data\r"
-)
-RDE = (
-    b"MSH|^~\\&|PHARM|HOSP|LYTEWATCH|HOSP|20260301075600||RDE^O11^RDE_O11|MSG0002|P|2.5.1\r"
-    b"PID|1||MRN0001^^^HOSP^MR||DOE^JANE\rPV1|1|I|4W^12^A||||||||||||||||E42\r"
-    b"ORC|NW|ORD77|||||||202603010755\rRXE||4603^Furosemide 40 mg IV^RXNORM|40||mg\r"
-    b"TQ1|1||||||202603010800|202603050800\rRXR|IV\r"
-)
-OBSERVATION = {
-    "resourceType": "Observation",
-    "id": "obs-mg-1",
-    "status": "final",
-    "category": [
-        {
-            "coding": [
-                {"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}
-            ]
-        }
-    ],
-    "code": {
-        "coding": [{"system": "http://loinc.org", "code": "19123-9", "display": "Magnesium"}],
-        "text": "Magnesium",
-    },
-    "subject": {"reference": "Patient/MRN0001"},
-    "encounter": {"reference": "Encounter/E42"},
-    "effectiveDateTime": "2026-03-01T10:00:00+01:00",
-    "issued": "2026-03-01T10:41:00+01:00",
-    "valueQuantity": {"value": 1.5, "unit": "mg/dL", "system": "http://unitsofmeasure.org", "code": "mg/dL"},
-}
-REQUEST = {
-    "resourceType": "MedicationRequest",
-    "id": "mr-1",
-    "status": "active",
-    "intent": "order",
-    "medicationCodeableConcept": {
-        "coding": [
-            {
-                "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
-                "code": "5487",
-                "display": "hydrochlorothiazide",
-            }
-        ],
-        "text": "Hydrochlorothiazide 25 mg tablet",
-    },
-    "subject": {"reference": "Patient/MRN0001"},
-    "authoredOn": "2026-03-01T07:30:00+01:00",
-    "dosageInstruction": [{"timing": {"repeat": {"boundsPeriod": {"start": "2026-03-01T08:00:00+01:00"}}}}],
-}
+# The test suite's messages (tests/support/messages.py): a Mg result in mg/dL, a furosemide order, an
+# ORU^R01 with four OBX of which two are watched, an RDE^O11, a FHIR Observation and MedicationRequest.
+NATIVE_LAB = orjson.dumps(messages.lab_json(code="19123-9", value=1.5, unit="mg/dL"))
+NATIVE_ORDER = orjson.dumps(messages.order_json(encounter_id=None, end=None))
+ORU = messages.oru(
+    ("2951-2^Sodium^LN", "139", "mmol/L", "F", "202603011000"),
+    ("2823-3^Potassium^LN", "3.1", "mmol/L", "F", "202603011000"),
+    ("19123-9^Magnesium^LN", "1.5", "mg/dL", "F", "202603011000"),
+    ("2160-0^Creatinine^LN", "1.1", "mg/dL", "F", "202603011000"),
+).encode()
+RDE = messages.rde(tq1_8="202603050800").encode()
+OBSERVATION = messages.observation()
+REQUEST = messages.medication_request()
 
 
 def rate(fn: Callable[[], object], seconds: float, rounds: int = 25) -> float:

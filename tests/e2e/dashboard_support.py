@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,7 +14,8 @@ import orjson
 
 from streams.settings import Settings, load_settings
 from streams.web.dashboard import Dashboard
-from tests.kafka_helpers import create_topics, produce
+from tests.support.kafka import create_topics, produce
+from tests.support.waiting import async_eventually
 
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 
@@ -103,15 +103,6 @@ def dashboard_settings(
     return load_settings(env)
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], within: float = 20.0, what: str = "") -> None:
-    """Wait until `check()` holds (a bounded wait for asynchronous delivery, not a speed assertion)."""
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or check}")
-        await asyncio.sleep(0.05)
-
-
 async def create_dashboard_topics(bootstrap: str, unique_name: Callable[[str], str]) -> tuple[str, str]:
     """A unique alerts topic (3 partitions, as alerts of several patients spread) and acks topic."""
     alerts_topic, acks_topic = unique_name("alerts"), unique_name("acks")
@@ -135,7 +126,7 @@ async def running_dashboard(
         async def ready() -> bool:
             return dashboard.state.caught_up
 
-        await eventually(ready, what="the dashboard to read the alerts topic")
+        await async_eventually(ready, "the dashboard to read the alerts topic", within=20)
         yield dashboard, url
     finally:
         await dashboard.stop()

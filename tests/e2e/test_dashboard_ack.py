@@ -14,7 +14,7 @@ from tests.e2e.dashboard_support import (
     running_dashboard,
     sse_stream,
 )
-from tests.kafka_helpers import consume
+from tests.support.kafka import consume
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 

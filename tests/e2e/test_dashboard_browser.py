@@ -17,10 +17,10 @@ import orjson
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from streams.bench.broker import free_port
 from tests.e2e.dashboard_support import alert_event, produce_alerts
-from tests.kafka_helpers import consume, create_topics, produce
-from tests.processes import LYTEWATCH, REPO, Process, WorkerEnv, running_worker, wait_until_ready
+from tests.support.kafka import consume, create_topics, produce
+from tests.support.ports import free_port
+from tests.support.processes import LYTEWATCH, REPO, Process, WorkerEnv, running_worker, wait_until_ready
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 

@@ -9,11 +9,11 @@ import pytest
 
 from tests.e2e.dashboard_support import (
     alert_event,
-    eventually,
     produce_alerts,
     running_dashboard,
     sse_stream,
 )
+from tests.support.waiting import async_eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -108,7 +108,7 @@ async def test_reconnect_with_last_event_id_replays_exactly_the_missed_transitio
         async def all_applied() -> bool:
             return dashboard.state.book.last_seq == last_id + 3
 
-        await eventually(all_applied, what="the missed transitions to reach the dashboard")
+        await async_eventually(all_applied, "the missed transitions to reach the dashboard", within=20)
 
         async with sse_stream(
             session, f"{url}/api/alerts/stream", headers={"Last-Event-ID": str(last_id)}

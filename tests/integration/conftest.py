@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import WorkerEnv
+from tests.support.processes import WorkerEnv
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import LYTEWATCH, REPO
+from tests.support.processes import LYTEWATCH, REPO
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

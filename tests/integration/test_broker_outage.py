@@ -6,16 +6,16 @@ import asyncio
 import json
 import os
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import orjson
 import pytest
 
-from streams.bench.broker import free_port
-from tests.kafka_helpers import consume, produce
-from tests.processes import REPO, Process, WorkerEnv, http_get, wait_until_ready
+from tests.support.kafka import consume, produce
+from tests.support.ports import free_port
+from tests.support.processes import REPO, Process, WorkerEnv, http_get, wait_until_ready
+from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -56,18 +56,19 @@ def readyz(env: WorkerEnv) -> tuple[int, dict[str, object]]:
     return status, json.loads(body)
 
 
-def wait_for_status(env: WorkerEnv, wanted: int, timeout: float) -> dict[str, object]:
-    deadline = time.monotonic() + timeout
-    body: dict[str, object] = {}
-    while time.monotonic() < deadline:
-        try:
-            status, body = readyz(env)
-        except OSError:
-            status = -1
-        if status == wanted:
-            return body
-        time.sleep(0.5)
-    raise AssertionError(f"/readyz never answered {wanted}; last body {body}")
+def wait_for_status(env: WorkerEnv, worker: Process, wanted: int, timeout: float) -> dict[str, object]:
+    def answered() -> dict[str, object] | None:
+        status, body = readyz(env)
+        return body if status == wanted else None
+
+    return eventually(
+        answered,
+        f"/readyz to answer {wanted}",
+        within=timeout,
+        interval=0.5,
+        alive=worker.death,
+        ignore=(OSError,),
+    )
 
 
 def test_worker_started_before_its_broker_waits_then_works_and_readyz_follows_outages(
@@ -77,9 +78,9 @@ def test_worker_started_before_its_broker_waits_then_works_and_readyz_follows_ou
     env.bootstrap = private_broker.bootstrap
     worker = Process(["worker"], env.environ(), tmp_path / "worker.log")
     try:
-        time.sleep(8)
-        assert worker.popen.poll() is None, f"worker gave up without a broker:\n{worker.log()}"
-        assert "waiting for it" in worker.log()
+        # The signal that it waits: it says so, once. Becoming ready once the broker starts (below) then
+        # shows it kept retrying instead of giving up.
+        eventually(lambda: "waiting for it" in worker.log(), "the worker to say it waits", alive=worker.death)
 
         private_broker.run("start")
         wait_until_ready(worker, env.url, timeout=120)
@@ -96,7 +97,7 @@ def test_worker_started_before_its_broker_waits_then_works_and_readyz_follows_ou
         assert [r.key for r in forwarded] == [b"MRN-OUT"]
 
         private_broker.run("stop")
-        body = wait_for_status(env, 503, timeout=60)
+        body = wait_for_status(env, worker, 503, timeout=60)
         checks = body["checks"]
         assert isinstance(checks, dict)
         assert checks["broker"]["ok"] is False
@@ -104,7 +105,7 @@ def test_worker_started_before_its_broker_waits_then_works_and_readyz_follows_ou
         assert worker.popen.poll() is None, "the worker must survive a broker outage"
 
         private_broker.run("start")
-        body = wait_for_status(env, 200, timeout=120)
+        body = wait_for_status(env, worker, 200, timeout=120)
         assert body["status"] == "ready"
     finally:
         worker.stop()

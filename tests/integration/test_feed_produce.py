@@ -15,7 +15,7 @@ from streams.feeds import Envelope
 from streams.feeds.mimic import iter_mimic
 from streams.feeds.produce import produce_envelopes
 from streams.feeds.simulate import FaultMix, simulate
-from tests.kafka_helpers import consume, create_topics
+from tests.support.kafka import consume, create_topics
 
 pytestmark = pytest.mark.integration
 

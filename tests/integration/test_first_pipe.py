@@ -11,53 +11,36 @@ import orjson
 import pytest
 
 from streams.worker.envelope import decode_envelope
-from tests.kafka_helpers import consume, produce
-from tests.processes import LYTEWATCH, REPO, WorkerEnv, running_worker
+from tests.support import messages
+from tests.support.kafka import consume, produce
+from tests.support.processes import LYTEWATCH, REPO, WorkerEnv, running_worker
 
 pytestmark = pytest.mark.integration
 
 
 def lab_result(**overrides: object) -> dict[str, object]:
-    result: dict[str, object] = {
-        "result_id": "R-1001",
-        "patient_id": "MRN-PIPE-1",
-        "encounter_id": "E-7",
-        "code": "2823-3",
-        "system": "http://loinc.org",
-        "value": 3.1,
-        "unit": "mmol/L",
-        "collected_at": "2026-03-01T10:00:00+01:00",
-        "location": {"unit": "4W", "room": "12", "bed": "A"},
-    }
-    result.update(overrides)
-    return result
+    """The shared native lab result (tests/support/messages.py) for this test's patient."""
+    mine = {"result_id": "R-1001", "patient_id": "MRN-PIPE-1", "encounter_id": "E-7"}
+    when = {"collected_at": "2026-03-01T10:00:00+01:00", "resulted_at": None, "status": None}
+    return messages.lab_json(**{**mine, **when, **overrides})
+
+
+def topics_create(env: WorkerEnv) -> subprocess.CompletedProcess[str]:
+    command = [*LYTEWATCH, "topics", "create"]
+    return subprocess.run(command, env=env.environ(), cwd=REPO, capture_output=True, text=True, timeout=120)
 
 
 def test_topics_create_makes_every_topic_then_finds_them(
     make_worker_env: Callable[..., WorkerEnv],
 ) -> None:
     env = make_worker_env()
-    first = subprocess.run(
-        [*LYTEWATCH, "topics", "create"],
-        env=env.environ(),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    first = topics_create(env)
     assert first.returncode == 0, first.stderr
     for name in env.topics.values():
         assert f"{name} " in first.stdout
     assert first.stdout.count("created") == len(env.topics)
 
-    again = subprocess.run(
-        [*LYTEWATCH, "topics", "create"],
-        env=env.environ(),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    again = topics_create(env)
     assert again.returncode == 0, again.stderr
     assert "created" not in again.stdout
     assert again.stdout.count("exists (2 partitions)") == len(env.topics)

@@ -12,7 +12,7 @@ from aiokafka import TopicPartition
 
 from streams.settings import load_settings
 from streams.worker.gaps import GapGuard
-from tests.kafka_helpers import create_topics, produce
+from tests.support.kafka import create_topics, produce
 
 pytestmark = pytest.mark.integration
 

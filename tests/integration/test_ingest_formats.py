@@ -15,8 +15,8 @@ import orjson
 import pytest
 
 from streams.worker.envelope import decode_envelope
-from tests.kafka_helpers import consume, produce
-from tests.processes import WorkerEnv, http_get, running_worker
+from tests.support.kafka import consume, produce
+from tests.support.processes import WorkerEnv, http_get, running_worker
 
 pytestmark = pytest.mark.integration
 

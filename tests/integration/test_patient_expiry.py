@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import orjson
 import pytest
 
-from tests.kafka_helpers import produce
-from tests.processes import Process, WorkerEnv, http_get, running_worker
+from tests.support.kafka import produce
+from tests.support.processes import Process, WorkerEnv, http_get, running_worker
+from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -25,14 +25,13 @@ def gauge(env: WorkerEnv, name: str) -> float:
 
 
 def wait_for_gauge(env: WorkerEnv, worker: Process, name: str, wanted: float, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    value = None
-    while time.monotonic() < deadline:
-        value = gauge(env, name)
-        if value == wanted:
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"{name} stayed {value}, wanted {wanted}:\n{worker.log()[-2000:]}")
+    eventually(
+        lambda: gauge(env, name) == wanted,
+        f"{name} == {wanted}",
+        within=timeout,
+        interval=0.3,
+        alive=worker.death,
+    )
 
 
 def lab(patient: str, result_id: str, at: str) -> bytes:

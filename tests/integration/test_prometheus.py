@@ -5,10 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
-import socket
-import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -16,12 +12,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.kafka_helpers import consume, produce
+from tests.support.kafka import consume, produce
+from tests.support.ports import free_port
+from tests.support.processes import Process, WorkerEnv, wait_until_ready
+from tests.support.waiting import eventually
 from tests.unit.ops.deploy_files import (
     PROMETHEUS_OWN,
     RULES,
@@ -34,18 +33,10 @@ from tests.unit.ops.deploy_files import (
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[2]
-LYTEWATCH = REPO / ".venv" / "bin" / "lytewatch"
 # Exported by the notifier process, not by a worker.
 NOTIFIER_ONLY = frozenset({"lytewatch_notifications_total"})
 START_TIMEOUT_S = 90.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+T = TypeVar("T")
 
 
 def _get(url: str, timeout: float = 3.0) -> tuple[int, str]:
@@ -56,39 +47,18 @@ def _get(url: str, timeout: float = 3.0) -> tuple[int, str]:
         return exc.code, exc.read().decode()
 
 
-def _wait_for(what: str, check: Callable[[], Any], timeout: float, proc: subprocess.Popen[bytes]) -> Any:
-    """Poll `check` until it returns something truthy; fail naming `what` (with the process's log)."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"{what}: process exited with {proc.returncode}")
-        try:
-            result = check()
-        except (OSError, ValueError, KeyError) as exc:
-            last_error, result = exc, None
-        if result:
-            return result
-        time.sleep(0.5)
-    pytest.fail(f"{what}: not within {timeout:.0f} s (last error: {last_error!r})")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-
-
 @dataclass
 class Worker:
-    proc: subprocess.Popen[bytes]
-    port: int
-    topics: dict[str, str]
-    log: Path
+    process: Process
+    env: WorkerEnv
+
+    @property
+    def port(self) -> int:
+        return self.env.web_port
+
+    @property
+    def topics(self) -> dict[str, str]:
+        return self.env.topics
 
     @property
     def metrics_url(self) -> str:
@@ -106,63 +76,27 @@ class Worker:
 
 
 @pytest.fixture
-def start_worker(
-    kafka_bootstrap: str, unique_name: Callable[[str], str], tmp_path: Path
-) -> Iterator[Callable[[], Worker]]:
+def start_worker(make_worker_env: Callable[..., WorkerEnv], tmp_path: Path) -> Iterator[Callable[[], Worker]]:
     """Start `lytewatch worker` on unique topics, app id and data dir; wait until /readyz says ready."""
-    started: list[Worker] = []
+    started: list[Process] = []
 
     def start() -> Worker:
-        n = len(started)
-        topics = {
-            kind: unique_name(f"{kind}{n}")
-            for kind in (
-                "labs",
-                "orders",
-                "adt",
-                "acks",
-                "alerts",
-                "deadletter",
-                "patient_events",
-                "notifier_deadletter",
-                "notifier_log",
-            )
-        }
-        port = _free_port()
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("LYTEWATCH_")},
-            "LYTEWATCH_BROKER": f"kafka://{kafka_bootstrap}",
-            "LYTEWATCH_APP_ID": unique_name(f"app{n}"),
-            "LYTEWATCH_DATA_DIR": str(tmp_path / f"worker{n}"),
-            "LYTEWATCH_WEB_PORT": str(port),
-            "LYTEWATCH_PARTITIONS": "2",
-            **{f"LYTEWATCH_TOPIC_{kind.upper()}": name for kind, name in topics.items()},
-        }
-        log = tmp_path / f"worker{n}.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [str(LYTEWATCH), "worker"], env=env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT
-            )
-        worker = Worker(proc, port, topics, log)
-        started.append(worker)
-        _wait_for(
-            f"worker /readyz (log: {log})",
-            lambda: _get(f"http://127.0.0.1:{port}/readyz")[0] == 200,
-            START_TIMEOUT_S,
-            proc,
-        )
-        return worker
+        env = make_worker_env()
+        process = Process(["worker"], env.environ(), tmp_path / f"worker{len(started)}.log")
+        started.append(process)
+        wait_until_ready(process, env.url, START_TIMEOUT_S)
+        return Worker(process, env)
 
     yield start
-    for worker in started:
-        _stop(worker.proc)
+    for process in started:
+        process.stop(timeout=20)
 
 
 @pytest.fixture
 def start_prometheus(tmp_path: Path) -> Iterator[Callable[[int], str]]:
     """Start /usr/bin/prometheus on loopback scraping a worker port every second, with the project's rules."""
     binary = require_tool("prometheus")
-    procs: list[subprocess.Popen[bytes]] = []
+    procs: list[Process] = []
 
     def start(worker_port: int) -> str:
         home = tmp_path / f"prometheus{len(procs)}"
@@ -175,19 +109,13 @@ def start_prometheus(tmp_path: Path) -> Iterator[Callable[[int], str]]:
             "  - job_name: lytewatch-worker\n"
             f"    static_configs: [{{targets: ['127.0.0.1:{worker_port}']}}]\n"
         )
-        port = _free_port()
-        with (home / "prometheus.log").open("wb") as out:
-            proc = subprocess.Popen(
-                [
-                    binary,
-                    f"--config.file={home / 'prometheus.yml'}",
-                    f"--storage.tsdb.path={home / 'data'}",
-                    f"--web.listen-address=127.0.0.1:{port}",
-                ],
-                cwd=home,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
+        port = free_port()
+        args = [
+            f"--config.file={home / 'prometheus.yml'}",
+            f"--storage.tsdb.path={home / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ]
+        proc = Process(args, dict(os.environ), home / "prometheus.log", program=[binary], cwd=home)
         procs.append(proc)
         url = f"http://127.0.0.1:{port}"
         _wait_for("prometheus /-/ready", lambda: _get(f"{url}/-/ready")[0] == 200, 60.0, proc)
@@ -195,7 +123,14 @@ def start_prometheus(tmp_path: Path) -> Iterator[Callable[[int], str]]:
 
     yield start
     for proc in procs:
-        _stop(proc)
+        proc.stop(timeout=20)
+
+
+def _wait_for(what: str, check: Callable[[], T], within: float, process: Process) -> T:
+    """Poll until `check` holds; an unreachable server or an incomplete answer only means "not yet"."""
+    return eventually(
+        check, what, within=within, interval=0.5, alive=process.death, ignore=(OSError, ValueError, KeyError)
+    )
 
 
 def _query(prometheus: str, promql: str) -> list[dict[str, Any]]:
@@ -262,21 +197,17 @@ def test_every_metric_the_dashboard_and_rules_use_is_on_a_running_worker(
     worker = start_worker()
     _send_depletion_case(kafka_bootstrap, worker.topics, "MRN-PROM-1")
     alerts = asyncio.run(consume(kafka_bootstrap, worker.topics["alerts"], expected=1, timeout=60))
-    assert alerts, f"no alert produced (worker log: {worker.log})"
+    assert alerts, f"no alert produced (worker log: {worker.process.log_path})"
 
     used = {name for expr in dashboard_exprs() + rule_exprs() for name in metric_names(expr)}
     wanted = used - PROMETHEUS_OWN - NOTIFIER_ONLY
 
     # Gauges such as the consumer lag are set by timers, so give them a few rounds to appear.
-    missing = wanted
-    deadline = time.monotonic() + 45.0
-    while missing and time.monotonic() < deadline:
-        missing = wanted - set(worker.scrape())
-        if missing:
-            time.sleep(1.0)
+    def all_there() -> bool:
+        return not wanted - set(worker.scrape())
 
-    assert not missing, (
-        f"queried by the dashboard or rules but not on the worker's /metrics: {sorted(missing)}"
+    _wait_for(
+        "every metric the dashboard or rules query on the worker's /metrics", all_there, 45.0, worker.process
     )
 
 
@@ -310,7 +241,7 @@ def test_prometheus_scrapes_input_counter_and_latency_histogram(
         result = _query(prometheus, f'sum(lytewatch_input_messages_total{{topic="{labs}"}})')
         return float(result[0]["value"][1]) if result and float(result[0]["value"][1]) >= 3 else 0.0
 
-    assert _wait_for("3 lab messages counted in Prometheus", labs_counted, 60.0, worker.proc) == 3.0
+    assert _wait_for("3 lab messages counted in Prometheus", labs_counted, 60.0, worker.process) == 3.0
     orders_counted = _query(prometheus, f'sum(lytewatch_input_messages_total{{topic="{orders}"}})')
     assert float(orders_counted[0]["value"][1]) == 1.0
     dead = _query(prometheus, f'sum(lytewatch_deadletter_total{{topic="{labs}", reason="not_json"}})')
@@ -321,7 +252,7 @@ def test_prometheus_scrapes_input_counter_and_latency_histogram(
     def latency_observed() -> list[dict[str, Any]]:
         return _query(prometheus, "lytewatch_processing_latency_seconds_count > 0")
 
-    _wait_for("processing latency observations in Prometheus", latency_observed, 30.0, worker.proc)
+    _wait_for("processing latency observations in Prometheus", latency_observed, 30.0, worker.process)
     buckets = _query(prometheus, "lytewatch_processing_latency_seconds_bucket")
     assert {b["metric"]["le"] for b in buckets} >= {"0.001", "10.0", "+Inf"}
     p99 = _query(
@@ -345,7 +276,7 @@ def test_prometheus_evaluates_every_rule_without_error_on_live_data(
 ) -> None:
     worker = start_worker()
     prometheus = start_prometheus(worker.port)
-    _wait_for("first scrape", lambda: _query(prometheus, "lytewatch_build_info"), 30.0, worker.proc)
+    _wait_for("first scrape", lambda: _query(prometheus, "lytewatch_build_info"), 30.0, worker.process)
     scraped_at = datetime.now(UTC)
 
     def rules_evaluated_since_scrape() -> list[dict[str, Any]]:
@@ -354,7 +285,9 @@ def test_prometheus_evaluates_every_rule_without_error_on_live_data(
         fresh = [r for r in rules if _rfc3339(r["lastEvaluation"]) > scraped_at]
         return rules if status == 200 and rules and len(fresh) == len(rules) else []
 
-    rules = _wait_for("every rule evaluated on scraped data", rules_evaluated_since_scrape, 30.0, worker.proc)
+    rules = _wait_for(
+        "every rule evaluated on scraped data", rules_evaluated_since_scrape, 30.0, worker.process
+    )
 
     assert {r["name"] for r in rules} == {r["alert"] for r in load_rules()}
     assert [(r["name"], r.get("lastError")) for r in rules if r["health"] != "ok"] == []

@@ -3,38 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import io
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from alerts.codes import load_code_mapping
-from alerts.rulesfile import load_rules
 from streams.codecs import DEFAULT_TOPIC_KINDS
-from streams.replay import replay
-from tests.kafka_helpers import consume
-from tests.processes import WorkerEnv, running_worker
+from tests.support.drain import replay_alerts
+from tests.support.kafka import consume
+from tests.support.processes import WorkerEnv, running_worker
 from tests.worked_examples import Envelope, follow_ups, worked_examples
 
 pytestmark = pytest.mark.integration
-
-def replay_alerts(envelopes: list[Envelope]) -> list[dict[str, Any]]:
-    out = io.BytesIO()
-    replay(
-        [orjson.dumps(e) for e in envelopes],
-        rules=load_rules(None),
-        mapping=load_code_mapping(None),
-        tz=ZoneInfo("UTC"),
-        alerts_out=out,
-    )
-    return [orjson.loads(line) for line in out.getvalue().splitlines()]
-
 
 def by_patient(alerts: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     """Each patient's alert events in order, without the wall-clock `emitted_at`."""

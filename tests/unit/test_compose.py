@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from streams.settings import ENV_PREFIX, Settings
+from streams.settings import ENV_PREFIX, Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -38,13 +38,23 @@ def test_every_lytewatch_variable_names_a_real_setting(compose: dict[str, Any]) 
     assert seen > 10
 
 
-def test_every_service_environment_is_valid_settings(compose: dict[str, Any]) -> None:
-    from streams.settings import load_settings
-
-    for service in compose["services"].values():
+def test_every_service_environment_is_valid_settings_that_reach_the_compose_broker(
+    compose: dict[str, Any],
+) -> None:
+    checked = set()
+    for name, service in compose["services"].items():
         env = {k: v for k, v in _environment(service).items() if k.startswith(ENV_PREFIX)}
-        if env:
-            load_settings(env)
+        if not env:
+            continue
+        settings = load_settings(env)  # raises SettingsError naming a bad variable
+        for variable, value in env.items():
+            field = variable[len(ENV_PREFIX) :].lower()
+            alone = Settings.model_validate({field: value})
+            assert getattr(settings, field) == getattr(alone, field), f"{name}: {variable} not applied"
+        # Inside compose the broker is the `kafka` service, never the host default of 127.0.0.1.
+        assert settings.bootstrap_servers.split(":")[0] == "kafka", f"{name}: {settings.broker}"
+        checked.add(name)
+    assert {"worker", "dashboard", "notifier"} <= checked
 
 
 def test_host_ports_do_not_collide(compose: dict[str, Any]) -> None:

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from streams.settings import SettingsError, load_settings
-from tests.processes import LYTEWATCH, REPO
+from tests.support.processes import LYTEWATCH, REPO
 
 
 def test_defaults_are_the_documented_ones() -> None:

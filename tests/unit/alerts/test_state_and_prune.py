@@ -25,7 +25,7 @@ from alerts.models import (
     RuleId,
 )
 from alerts.rulesfile import RulesConfig
-from alerts.state import PatientState, decode_state, encode_state
+from alerts.state import EvidenceKey, PatientState, decode_state, encode_state
 from tests.unit.alerts.conftest import (
     DAY1,
     DRUGS,
@@ -216,3 +216,21 @@ def test_an_old_event_of_a_pruned_order_cannot_revive_it(
     assert patient.state is not None and patient.state.orders["O-furosemide"].is_tombstone
     patient.feed(order("furosemide", hours(0)))  # the first, "active" event delivered again, late
     assert patient.feed(oru(result("K", 3.1, hours(41)), result("Mg", 0.6, hours(41)))) == []
+
+
+# A state a worker wrote before OpenAlert held its evidence as one EvidenceKey (STATE_FORMAT 1): stored
+# RocksDB values and changelog records of a running deployment must still decode, and re-encode unchanged.
+STORED_BEFORE_EVIDENCE_KEY = (
+    b'{"v":1,"c":1700000000000000,"s":3,"a":{"KMG_COMBINED":["kmg-abc",2,"high","R1",2.9,"R2",0.55,'
+    b'["O1","O2"],1,"nurse",1700000000000001,"high"],"KMG_CHECK_MG":["kmg-def",1,"advisory","R3",3.1,'
+    b'null,null,["O1"],0,null,null,null]},"u":["kmg-abc","kmg-def"]}'
+)
+
+
+def test_a_stored_state_of_format_1_still_decodes_and_reencodes_byte_for_byte() -> None:
+    state = decode_state(STORED_BEFORE_EVIDENCE_KEY)
+    combined = state.alerts["KMG_COMBINED"]
+    assert combined.evidence == EvidenceKey("R1", 2.9, "R2", 0.55, ("O1", "O2"), True)
+    assert (combined.alert_id, combined.revision, combined.acknowledged_by) == ("kmg-abc", 2, "nurse")
+    assert state.alerts["KMG_CHECK_MG"].evidence == EvidenceKey("R3", 3.1, None, None, ("O1",), False)
+    assert encode_state(state) == STORED_BEFORE_EVIDENCE_KEY

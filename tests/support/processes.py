@@ -7,16 +7,17 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from streams.bench.broker import free_port
+from streams.topic_registry import TOPICS
+from tests.support.ports import free_port
+from tests.support.waiting import eventually
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 LYTEWATCH = [sys.executable, "-m", "streams.cli"]
 
 
@@ -35,17 +36,8 @@ class WorkerEnv:
 
     @property
     def topics(self) -> dict[str, str]:
-        return {
-            "labs": self.topic("labs"),
-            "orders": self.topic("orders"),
-            "adt": self.topic("adt"),
-            "acks": self.topic("acks"),
-            "alerts": self.topic("alerts"),
-            "deadletter": self.topic("deadletter"),
-            "patient_events": self.topic("patient-events"),
-            "notifier_deadletter": self.topic("notify-deadletter"),
-            "notifier_log": self.topic("notify-log"),
-        }
+        """Settings name without `topic_` -> this test's topic, for every topic of the registry."""
+        return {topic.setting.removeprefix("topic_"): self.topic(topic.kind) for topic in TOPICS}
 
     def environ(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("LYTEWATCH_")}
@@ -70,17 +62,31 @@ class WorkerEnv:
 
 
 class Process:
-    """A lytewatch subprocess whose output goes to a log file the test can read."""
+    """A subprocess (`lytewatch` unless `program` says otherwise) whose output goes to a log file."""
 
-    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        env: dict[str, str],
+        log_path: Path,
+        *,
+        program: list[str] = LYTEWATCH,
+        cwd: Path = REPO,
+    ) -> None:
         self.log_path = log_path
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.popen = subprocess.Popen(
-            [*LYTEWATCH, *args], env=env, cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT
+            [*program, *args], env=env, cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT
         )
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def death(self) -> str | None:
+        """None while running; else its exit code and the end of its log (for a failing test's message)."""
+        if self.popen.poll() is None:
+            return None
+        return f"process exited with {self.popen.returncode}:\n{self.log()[-4000:]}"
 
     def kill(self) -> None:
         """SIGKILL: no shutdown handlers, no flush — a crash."""
@@ -111,16 +117,13 @@ def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
 
 def wait_until_ready(process: Process, url: str, timeout: float = 90.0) -> None:
     """Poll /readyz until it answers 200; fail with the process log if it dies or never gets there."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.popen.poll() is not None:
-            raise AssertionError(f"process exited with {process.popen.returncode}:\n{process.log()[-4000:]}")
+
+    def ready() -> bool:
         with contextlib.suppress(OSError):
-            status, _ = http_get(f"{url}/readyz")
-            if status == 200:
-                return
-        time.sleep(0.3)
-    raise AssertionError(f"not ready after {timeout}s:\n{process.log()[-4000:]}")
+            return http_get(f"{url}/readyz")[0] == 200
+        return False
+
+    eventually(ready, f"{url}/readyz to answer 200", within=timeout, interval=0.3, alive=process.death)
 
 
 @contextlib.contextmanager

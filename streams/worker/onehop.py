@@ -1,0 +1,377 @@
+"""The one-hop engine agent: every input topic and patient-events, per partition number, in record-timestamp
+order -> decode -> core -> alerts + state; only input not keyed by its patient goes round patient-events.
+
+Records are buffered per partition group (streams.worker.ordering) and acknowledged to faust only once
+applied, so a crash re-delivers whatever was buffered but not applied. A buffered record is not "in
+progress" for faust (a rebalance or shutdown does not wait for it); a rebalance drops the buffers, and the
+group re-delivers from the last commit. The per-patient offset memory (streams.worker.stored) skips what
+was applied before; the gap guard (streams.worker.gaps) supplies offsets faust skipped, in partition order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from aiokafka.partitioner import murmur2
+from faust.types import TP
+from pydantic import ValidationError
+
+from streams.codecs import InputKind
+from streams.worker.agents import (
+    BATCH_MAX,
+    BATCH_WINDOW_S,
+    _dead_letter_failure,
+    _in_event,
+    _log_failure,
+    _origin,
+    _publish,
+    _record_alerts,
+    _send,
+)
+from streams.worker.envelope import DropRecord, PatientEnvelope, decode_envelope, encode_envelope
+from streams.worker.gaps import GapGuard, Record, record_of
+from streams.worker.ingest import ingest_message
+from streams.worker.ordering import PartitionGroup
+from streams.worker.runtime import Runtime
+from streams.worker.stored import StoredPatient, decode_stored, encode_stored, step
+
+log = logging.getLogger(__name__)
+
+# Ties between equal record timestamps: the admission before the order placed in it, the order before the
+# result it explains, acknowledgements last; events re-keyed through patient-events after every input.
+TIE_ORDER = ("adt", "orders", "labs", "acks")
+# Kafka Streams' buffered.records.per.partition: a partition this far ahead is paused until half drained.
+MAX_BUFFERED = 1000
+_PARTITION_CACHE_MAX = 100_000
+
+
+@dataclass(slots=True)
+class Pending:
+    """A buffered record; `event` is faust's (acknowledged once applied), None for one the gap guard read."""
+
+    record: Record
+    event: Any
+    # A faust event of the same partition: table writes take their partition (store, changelog) from it.
+    context: Any
+    # For the last record of a range the gap guard read: the range to record as done once it is applied.
+    done_range: tuple[Any, int, int] | None = None
+
+
+def _ms(seconds: float | None) -> int | None:
+    return int(seconds * 1000) if seconds is not None else None
+
+
+@dataclass
+class _Batch:
+    """What one batch of applied records changes: patients (None: dropped), alerts, counts."""
+
+    runtime: Runtime
+    changed: dict[bytes, StoredPatient | None] = field(default_factory=dict)
+    causes: dict[bytes, Any] = field(default_factory=dict)
+    published: list[tuple[Any, PatientEnvelope, bytes]] = field(default_factory=list)
+    formats: Counter[tuple[str, str]] = field(default_factory=Counter)
+    ignored: Counter[str] = field(default_factory=Counter)
+    rekeyed: Counter[str] = field(default_factory=Counter)
+    wall_now: float = field(default_factory=time.time)
+
+    def current(self, key: bytes) -> StoredPatient | None:
+        if key in self.changed:
+            return self.changed[key]
+        raw = self.runtime.patients.get(key)
+        return decode_stored(raw) if raw else None
+
+    async def apply(self, key: bytes, envelope: PatientEnvelope, pending: Pending, *, direct: bool) -> None:
+        """One event through the core; a failure (a bug) dead-letters the record and the worker goes on."""
+        try:
+            current = self.current(key)
+            result = step(current, envelope, self.runtime.rules, wall_now=self.wall_now, direct=direct)
+        except Exception as exc:  # noqa: BLE001 - as in the agents: dead-letter, go on
+            where = f"{pending.record.ref} (from {envelope.origin.describe()})"
+            _log_failure("engine failed", where, exc)
+            await _dead_letter_failure(self.runtime, pending.record, envelope.origin, exc)
+            return
+        if result.stored is None:
+            log.debug("re-delivery of %s skipped", envelope.origin.describe())
+            return
+        self.changed[key] = result.stored
+        self.causes[key] = pending.context
+        self.published.extend((alert, envelope, key) for alert in result.alerts)
+
+    def drop(self, key: bytes, command: DropRecord, pending: Pending) -> None:
+        current = self.current(key)
+        # Kept if anything happened to the patient since the sweep decided.
+        if current is not None and current.touched_at == command.drop.touched_at:
+            self.changed[key] = None
+            self.causes[key] = pending.context
+
+
+class OneHopEngine:
+    """Partition groups of buffered records, and the application of the next ones in order."""
+
+    def __init__(self, runtime: Runtime, guard: GapGuard) -> None:
+        self.runtime = runtime
+        self.guard = guard
+        settings = runtime.settings
+        self.kinds = {topic: cast(InputKind, kind) for kind, topic in settings.input_topics.items()}
+        self.patient_events = settings.topic_patient_events
+        self.order = [settings.input_topics[kind] for kind in TIE_ORDER] + [self.patient_events]
+        self.idle_s = settings.max_task_idle_ms / 1000
+        self.groups: dict[int, PartitionGroup[Pending]] = {}
+        # topic-partition -> the offset after the last record received (what "caught up" is measured by)
+        self.received: dict[Any, int] = {}
+        self.paused: set[Any] = set()
+        self.lock = asyncio.Lock()
+        self.stream: Any = None
+        self._partitions: dict[bytes, int] = {}
+
+    # --- receiving ------------------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """A rebalance: forget everything buffered (it is re-delivered from the last commit)."""
+        dropped = sum(len(group.clear()) for group in self.groups.values())
+        if dropped:
+            log.info("rebalance: %d buffered records dropped, to be re-delivered from the commits", dropped)
+        self.groups.clear()
+        self.received.clear()
+        self.paused.clear()
+
+    def group(self, partition: int) -> PartitionGroup[Pending]:
+        group = self.groups.get(partition)
+        if group is None:
+            group = self.groups[partition] = PartitionGroup(self.order, self.idle_s)
+        return group
+
+    async def receive(self, events: Sequence[Any]) -> None:
+        """Buffer faust's events (and any records faust skipped before them) in their partition groups."""
+        app = self.runtime.app
+        unacked = app.consumer.unacked
+        for event in events:
+            message = event.message
+            if not app.flow_control.is_active() or message.generation_id != app.consumer_generation_id:
+                # Delivered before a rebalance: the group re-delivers it from the last commit.
+                continue
+            # Buffered is not yet being processed: faust must not wait for it in a rebalance or shutdown.
+            unacked.discard(message)
+            missing, done = await self.guard.read_missing(message)
+            group = self.group(message.partition)
+            for n, record in enumerate(missing):
+                last = n == len(missing) - 1
+                pending = Pending(record, None, event, done if last else None)
+                group.add(record.topic, _ms(record.timestamp), record.offset, pending)
+            record = record_of(message)
+            group.add(record.topic, _ms(record.timestamp), record.offset, Pending(record, event, event))
+            self.received[message.tp] = message.offset + 1
+        self._flow()
+
+    def _caught_up_in(self, partition: int, topic: str) -> bool:
+        return self.caught_up(topic, partition)
+
+    def caught_up(self, topic: str, partition: int) -> bool:
+        """True when the partition is known to have nothing more on the broker than was received."""
+        tp = TP(topic, partition)
+        consumer: Any = self.runtime.app.consumer
+        try:
+            highwater = consumer.highwater(tp)
+        except Exception:  # noqa: BLE001 - not assigned (any more) or not fetched yet: unknown
+            return False
+        if highwater is None:
+            return False
+        position = self.received.get(tp)
+        if position is None:
+            position = consumer._committed_offset.get(tp)
+        return bool(highwater == 0 if position is None else position >= highwater)
+
+    def _flow(self) -> None:
+        """Pause partitions that run ahead of their group, resume them once they have drained to half."""
+        app = self.runtime.app
+        if not app.flow_control.is_active() or not self.runtime.recovery.completed.is_set():
+            return
+        over, under = set(), set()
+        for partition, group in self.groups.items():
+            for topic in group.topics:
+                size = group.size(topic)
+                tp = TP(topic, partition)
+                if size >= MAX_BUFFERED:
+                    over.add(tp)
+                elif tp in self.paused and size <= MAX_BUFFERED // 2:
+                    under.add(tp)
+        if over:
+            # Re-asserted each time: faust resumes every partition when a recovery ends.
+            app.consumer.pause_partitions(over)
+            self.paused |= over
+        if under:
+            app.consumer.resume_partitions(under)
+            self.paused -= under
+
+    # --- applying -------------------------------------------------------------------------------------
+
+    def _pick(self) -> list[Pending]:
+        """Up to a batch of records, the next ones of each group in turn."""
+        now = time.monotonic()
+        picked: list[Pending] = []
+        enforced_before = sum(group.enforced for group in self.groups.values())
+        progress = True
+        while progress and len(picked) < BATCH_MAX:
+            progress = False
+            for partition, group in self.groups.items():
+                entry = group.pop(now, functools.partial(self._caught_up_in, partition))
+                if entry is not None:
+                    picked.append(entry.item)
+                    progress = True
+        enforced = sum(group.enforced for group in self.groups.values()) - enforced_before
+        if enforced:
+            self.runtime.metrics.order_enforced.inc(enforced)
+        return picked
+
+    async def drain(self) -> None:
+        """Apply every record whose turn has come; what waits for another partition stays buffered."""
+        app = self.runtime.app
+        async with self.lock:
+            while app.flow_control.is_active():
+                picked = self._pick()
+                if not picked:
+                    break
+                unacked = app.consumer.unacked
+                for pending in picked:
+                    if pending.event is not None:
+                        # Now in progress: a rebalance waits for it to be applied and acknowledged.
+                        unacked.add(pending.event.message)
+                await self._apply(picked)
+            self._flow()
+
+    async def _apply(self, picked: list[Pending]) -> None:
+        runtime = self.runtime
+        batch = _Batch(runtime)
+        now = datetime.now(UTC)
+        for pending in picked:
+            if pending.record.topic == self.patient_events:
+                await self._internal(batch, pending)
+            else:
+                await self._input(batch, pending, now)
+        await _publish(runtime, runtime.settings.topic_alerts, batch.published)
+        # Only once the broker has the alerts does the state move on: a crash in between re-derives and
+        # re-sends the same alerts (same ids and revisions) instead of losing them.
+        for key, stored in batch.changed.items():
+            with _in_event(batch.causes[key]):
+                if stored is None:
+                    runtime.patients.pop(key, None)
+                else:
+                    runtime.patients[key] = encode_stored(stored)
+        for pending in picked:
+            if pending.event is not None:
+                await self.stream.ack(pending.event)
+            if pending.done_range is not None:
+                await self.guard.mark_done(*pending.done_range)
+        done = time.monotonic()
+        for pending in picked:
+            runtime.metrics.observe_processing(done - pending.record.time_in)
+        for (topic, fmt), n in batch.formats.items():
+            runtime.metrics.count_input(topic, fmt, n=n)
+        for topic, n in batch.ignored.items():
+            runtime.metrics.count_ignored(topic, n)
+        for topic, n in batch.rekeyed.items():
+            runtime.metrics.rekeyed.labels(topic=topic).inc(n)
+        _record_alerts(runtime, batch.published)
+
+    def _partition_of(self, key: bytes) -> int:
+        """Kafka's default partitioner (murmur2) over the table's partitions, as producers key patients."""
+        partition = self._partitions.get(key)
+        if partition is None:
+            if len(self._partitions) >= _PARTITION_CACHE_MAX:
+                self._partitions.clear()
+            partition = (murmur2(key) & 0x7FFFFFFF) % self.runtime.settings.partitions
+            self._partitions[key] = partition
+        return partition
+
+    async def _input(self, batch: _Batch, pending: Pending, now: datetime) -> None:
+        """An input message: decoded; its events applied here if keyed by their patient, else re-keyed."""
+        runtime = self.runtime
+        record = pending.record
+        origin = _origin(record)
+        try:
+            outcome = ingest_message(
+                self.kinds[record.topic],
+                record.value,
+                origin,
+                key=record.key,
+                tz=runtime.settings.tz,
+                mapping=runtime.mapping,
+                now=now,
+            )
+            for envelope in outcome.forward:
+                key = envelope.event.patient_id.encode()
+                if record.key == key and self._partition_of(key) == record.partition:
+                    await batch.apply(key, envelope, pending, direct=True)
+                    continue
+                # The internal record keeps the input's timestamp: its group orders it by that.
+                await runtime.app.producer.send(
+                    self.patient_events, key, encode_envelope(envelope), None, record.timestamp, None
+                )
+                batch.rekeyed[record.topic] += 1
+            for reason, value in outcome.deadletters:
+                await _send(runtime, runtime.settings.topic_deadletter, record.key, value)
+                runtime.metrics.count_deadletter(record.topic, reason)
+                log.warning("dead-lettered %s: %s", record.ref, reason.value)
+        # A bug must not stop the worker: the message is kept as a dead letter instead.
+        except Exception as exc:  # noqa: BLE001
+            _log_failure("ingest failed", record.ref, exc)
+            await _dead_letter_failure(runtime, record, origin, exc)
+            batch.formats[(record.topic, "unknown")] += 1
+            return
+        batch.formats[(record.topic, outcome.format)] += 1
+        if outcome.disposition == "ignored":
+            batch.ignored[record.topic] += 1
+
+    async def _internal(self, batch: _Batch, pending: Pending) -> None:
+        """A patient-events record: a re-keyed event, or a drop command from the sweep."""
+        record = pending.record
+        try:
+            decoded = decode_envelope(record.value)
+        except ValidationError as exc:
+            _log_failure("undecodable patient event", record.ref, exc)
+            await _dead_letter_failure(self.runtime, record, _origin(record), exc)
+            return
+        if isinstance(decoded, DropRecord):
+            batch.drop(decoded.drop.patient_id.encode(), decoded, pending)
+            return
+        await batch.apply(decoded.event.patient_id.encode(), decoded, pending, direct=False)
+
+
+def register_one_hop(runtime: Runtime, guard: GapGuard) -> OneHopEngine:
+    """The engine agent over every input topic and patient-events, and its idle timer."""
+    engine = OneHopEngine(runtime, guard)
+    channel = runtime.app.topic(
+        *runtime.settings.input_topics.values(),
+        runtime.patient_events.get_topic_name(),
+        key_type=bytes,
+        value_type=bytes,
+        partitions=runtime.settings.partitions,
+    )
+
+    async def run(stream: Any) -> None:
+        engine.stream = stream
+        async for events in stream.noack_take(BATCH_MAX, within=BATCH_WINDOW_S):
+            await engine.receive(events)
+            await engine.drain()
+
+    runtime.app.agent(channel, name="lytewatch.engine")(run)
+
+    # Applies what waited for an idle partition when no new record arrives to trigger it.
+    @runtime.app.timer(interval=min(0.1, max(0.01, engine.idle_s / 4)), name="lytewatch.engine-idle")
+    async def idle() -> None:
+        if engine.stream is not None and any(len(group) for group in engine.groups.values()):
+            await engine.drain()
+
+    @runtime.app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def on_revoked(app: Any, revoked: Any, **kwargs: Any) -> None:
+        engine.reset()
+
+    return engine

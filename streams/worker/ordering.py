@@ -1,0 +1,89 @@
+"""Record-timestamp order across co-partitioned input topics: Kafka Streams' PartitionGroup, in pure Python.
+
+A group holds, for one partition number, a FIFO of buffered records per topic. The next record to apply is
+the head with the smallest (record timestamp, topic rank, offset). A topic with nothing buffered holds the
+group back while it may still have records to deliver (its fetched lag is not known to be zero), for at most
+the idle time (Kafka Streams' `max.task.idle.ms`); a topic known to be caught up never holds it back, so
+live traffic is not delayed. No Kafka, clock or I/O here: the caller says what time it is and which topics
+are caught up.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Buffered(Generic[T]):
+    """One buffered record: its ordering key and whatever the caller needs to apply it."""
+
+    timestamp_ms: int
+    rank: int
+    offset: int
+    item: T
+
+
+class PartitionGroup(Generic[T]):
+    """One partition number of every co-partitioned topic; `topics` in tie-break order (first wins a tie)."""
+
+    def __init__(self, topics: Sequence[str], idle_s: float) -> None:
+        self.topics = tuple(topics)
+        self.idle_s = idle_s
+        self._rank = {topic: n for n, topic in enumerate(self.topics)}
+        self._queues: dict[str, deque[Buffered[T]]] = {topic: deque() for topic in self.topics}
+        # topic -> when it was first seen empty while it might still deliver (for the idle timeout)
+        self._empty_since: dict[str, float] = {}
+        self._last_timestamp: dict[str, int] = {}
+        # Records applied while a topic that might still have had earlier records was given up on.
+        self.enforced = 0
+
+    def add(self, topic: str, timestamp_ms: int | None, offset: int, item: T) -> None:
+        """Buffer a record; one without a timestamp takes its topic's last one, so it never jumps ahead."""
+        if timestamp_ms is None or timestamp_ms < 0:
+            timestamp_ms = self._last_timestamp.get(topic, 0)
+        self._last_timestamp[topic] = timestamp_ms
+        self._queues[topic].append(Buffered(timestamp_ms, self._rank[topic], offset, item))
+
+    def size(self, topic: str) -> int:
+        return len(self._queues[topic])
+
+    def __len__(self) -> int:
+        return sum(len(queue) for queue in self._queues.values())
+
+    def clear(self) -> list[Buffered[T]]:
+        """Forget everything buffered (a rebalance); returns what was dropped."""
+        dropped = [entry for queue in self._queues.values() for entry in queue]
+        for queue in self._queues.values():
+            queue.clear()
+        self._empty_since.clear()
+        return dropped
+
+    def waiting_for(self, now: float, caught_up: Callable[[str], bool]) -> list[str]:
+        """Empty topics that may still deliver and whose idle time has not run out yet."""
+        waiting = []
+        for topic, queue in self._queues.items():
+            if queue or caught_up(topic):
+                self._empty_since.pop(topic, None)
+                continue
+            since = self._empty_since.setdefault(topic, now)
+            if now - since < self.idle_s:
+                waiting.append(topic)
+        return waiting
+
+    def pop(self, now: float, caught_up: Callable[[str], bool]) -> Buffered[T] | None:
+        """The next record in timestamp order, or None if the group is empty or must wait for a topic."""
+        heads = [queue for queue in self._queues.values() if queue]
+        if not heads:
+            return None
+        if self.waiting_for(now, caught_up):
+            return None
+        if self._empty_since:
+            # Only topics whose idle time ran out are left here: going on without them.
+            self.enforced += 1
+        best = min(heads, key=lambda q: (q[0].timestamp_ms, q[0].rank, q[0].offset))
+        return best.popleft()

@@ -1,0 +1,163 @@
+"""`lytewatch demo` as a newcomer runs it: URLs once the children answer, an alert soon after, clean stops."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from streams.bench.broker import free_port
+from tests.processes import WorkerEnv, http_get
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@dataclass
+class Demo:
+    """A running `lytewatch demo` and the lines it has printed so far (read on a thread)."""
+
+    popen: subprocess.Popen[str]
+    lines: list[str] = field(default_factory=list)
+    reader: threading.Thread | None = None
+
+    def wait_for_line(self, text: str, within: float) -> float:
+        """Wait until a printed line contains `text`; returns the monotonic time it was seen."""
+        deadline = time.monotonic() + within
+        seen = 0
+        while time.monotonic() < deadline:
+            while seen < len(self.lines):
+                if text in self.lines[seen]:
+                    return time.monotonic()
+                seen += 1
+            if self.popen.poll() is not None and seen >= len(self.lines):
+                raise AssertionError(f"demo exited with {self.popen.returncode}:\n{''.join(self.lines)}")
+            time.sleep(0.05)
+        raise AssertionError(f"no line with {text!r} after {within} s:\n{''.join(self.lines)}")
+
+
+def _children_of(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.fixture
+def demo_env(kafka_bootstrap: str, unique_name: Callable[[str], str], tmp_path: Path) -> dict[str, str]:
+    """The demo's environment: the shared broker, and topics, app id, ports and data dir of its own."""
+    env = WorkerEnv(bootstrap=kafka_bootstrap, prefix=unique_name("demo"), data_dir=tmp_path / "worker")
+    environ = env.environ()
+    environ["LYTEWATCH_DASHBOARD_PORT"] = str(free_port())
+    return environ
+
+
+@pytest.fixture
+def start_demo(tmp_path: Path) -> Iterator[Callable[..., Demo]]:
+    """Start `lytewatch demo` in its own directory; whatever is left running is stopped at the end."""
+    started: list[Demo] = []
+
+    def start(env: dict[str, str], *args: str) -> Demo:
+        popen = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "demo", *args],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        demo = Demo(popen)
+        assert popen.stdout is not None
+        stdout = popen.stdout
+        demo.reader = threading.Thread(
+            target=lambda: demo.lines.extend(iter(stdout.readline, "")), daemon=True
+        )
+        demo.reader.start()
+        started.append(demo)
+        return demo
+
+    yield start
+    for demo in started:
+        if demo.popen.poll() is None:
+            demo.popen.send_signal(signal.SIGTERM)
+            demo.popen.wait(timeout=60)
+        if demo.reader is not None:
+            demo.reader.join(timeout=10)
+        if demo.popen.stdout is not None:
+            demo.popen.stdout.close()
+
+
+def test_first_alert_within_seconds_of_the_urls_and_sigterm_stops_every_child(
+    demo_env: dict[str, str], start_demo: Callable[..., Demo]
+) -> None:
+    demo = start_demo(demo_env)
+    urls_at = demo.wait_for_line("lytewatch is running", within=180)
+    dashboard = f"http://127.0.0.1:{demo_env['LYTEWATCH_DASHBOARD_PORT']}"
+    worker = f"http://127.0.0.1:{demo_env['LYTEWATCH_WEB_PORT']}"
+    # The URLs are printed only once both children answer on their ports.
+    assert http_get(f"{worker}/readyz")[0] == 200
+    assert http_get(f"{dashboard}/readyz")[0] == 200
+    children = _children_of(demo.popen.pid)
+    assert len(children) == 2, children
+
+    first_alert_s: float | None = None
+    while time.monotonic() - urls_at < 60:
+        status, body = http_get(f"{dashboard}/api/alerts")
+        if status == 200 and json.loads(body)["alerts"]:
+            first_alert_s = time.monotonic() - urls_at
+            break
+        time.sleep(0.2)
+    output = "".join(demo.lines)
+    assert first_alert_s is not None, f"no alert on /api/alerts within 60 s of the URLs:\n{output}"
+    print(f"\nfirst alert on /api/alerts {first_alert_s:.1f} s after the URLs were printed")
+
+    demo.popen.send_signal(signal.SIGTERM)
+    assert demo.popen.wait(timeout=60) == 0
+    assert not [pid for pid in children if _alive(pid)], "a child outlived the demo"
+
+
+def test_a_taken_port_stops_the_demo_with_exit_2_naming_it(
+    demo_env: dict[str, str], start_demo: Callable[..., Demo]
+) -> None:
+    port = int(demo_env["LYTEWATCH_DASHBOARD_PORT"])
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        demo = start_demo(demo_env)
+        assert demo.popen.wait(timeout=60) == 2
+    output = "".join(demo.lines)
+    assert f"port {port} (dashboard, LYTEWATCH_DASHBOARD_PORT)" in output, output
+    assert "already in use" in output, output
+    assert "lytewatch is running" not in output
+
+
+def test_a_child_that_exits_stops_everything_with_exit_2(
+    demo_env: dict[str, str], start_demo: Callable[..., Demo]
+) -> None:
+    demo = start_demo(demo_env, "--feed", "simulate")
+    demo.wait_for_line("lytewatch is running", within=180)
+    children = _children_of(demo.popen.pid)
+    worker = next(pid for pid in children if "worker" in Path(f"/proc/{pid}/cmdline").read_text())
+    os.kill(worker, signal.SIGKILL)
+    assert demo.popen.wait(timeout=60) == 2
+    output = "".join(demo.lines)
+    assert "the worker exited" in output, output
+    assert not [pid for pid in children if _alive(pid)], "the dashboard outlived the demo"

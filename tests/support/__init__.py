@@ -1,0 +1,1 @@
+"""Test support in one place: waiting for a condition, free ports, processes, Kafka helpers."""
