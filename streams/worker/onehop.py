@@ -24,6 +24,7 @@ from aiokafka.partitioner import murmur2
 from faust.types import TP
 from pydantic import ValidationError
 
+from alerts.errors import IgnoreReason
 from streams.codecs import InputKind
 from streams.worker.agents import (
     BATCH_MAX,
@@ -78,7 +79,8 @@ class _Batch:
     causes: dict[bytes, Any] = field(default_factory=dict)
     published: list[tuple[Any, PatientEnvelope, bytes]] = field(default_factory=list)
     formats: Counter[tuple[str, str]] = field(default_factory=Counter)
-    ignored: Counter[str] = field(default_factory=Counter)
+    # (input topic, ignore reason) -> messages
+    ignored: Counter[tuple[str, str]] = field(default_factory=Counter)
     rekeyed: Counter[str] = field(default_factory=Counter)
     wall_now: float = field(default_factory=time.time)
 
@@ -101,6 +103,8 @@ class _Batch:
         if result.stored is None:
             log.debug("re-delivery of %s skipped", envelope.origin.describe())
             return
+        if result.ignored_ack:
+            self.ignored[(envelope.origin.topic, IgnoreReason.ACK_CHANGES_NOTHING.value)] += 1
         self.changed[key] = result.stored
         self.causes[key] = pending.context
         self.published.extend((alert, envelope, key) for alert in result.alerts)
@@ -275,8 +279,8 @@ class OneHopEngine:
             runtime.metrics.observe_processing(done - pending.record.time_in)
         for (topic, fmt), n in batch.formats.items():
             runtime.metrics.count_input(topic, fmt, n=n)
-        for topic, n in batch.ignored.items():
-            runtime.metrics.count_ignored(topic, n)
+        for (topic, reason), n in batch.ignored.items():
+            runtime.metrics.count_ignored(topic, n, reason)
         for topic, n in batch.rekeyed.items():
             runtime.metrics.rekeyed.labels(topic=topic).inc(n)
         _record_alerts(runtime, batch.published)
@@ -328,7 +332,7 @@ class OneHopEngine:
             return
         batch.formats[(record.topic, outcome.format)] += 1
         if outcome.disposition == "ignored":
-            batch.ignored[record.topic] += 1
+            batch.ignored[(record.topic, outcome.ignore_reason.value)] += 1
 
     async def _internal(self, batch: _Batch, pending: Pending) -> None:
         """A patient-events record: a re-keyed event, or a drop command from the sweep."""
