@@ -339,7 +339,8 @@ _PROFILE = os.environ.get("LYTEWATCH_FUZZ_PROFILE", "ci")
 _LONG = _PROFILE == "long"
 ClinicalRules.TestCase.settings = settings(
     max_examples=int(os.environ.get("LYTEWATCH_FUZZ_EXAMPLES", "100000")) if _LONG else 400,
-    stateful_step_count=30,
+    # Sequences of 30 messages in the default run; 20 in the long one, which trades length for examples.
+    stateful_step_count=int(os.environ.get("LYTEWATCH_FUZZ_STEPS", "20")) if _LONG else 30,
     deadline=None,
     database=None,
     derandomize=not _LONG,
