@@ -17,6 +17,8 @@ class DeadLetterReason(StrEnum):
     HL7_PARSE_ERROR = "hl7_parse_error"
     FHIR_INVALID = "fhir_invalid"
     MISSING_PATIENT = "missing_patient"
+    # More events in one message (e.g. order groups of an RDE) than the stream can number apart.
+    TOO_MANY_EVENTS = "too_many_events"
     # Not bad input: the worker failed on this message (a bug); it is kept so nothing is lost.
     PROCESSING_ERROR = "processing_error"
 

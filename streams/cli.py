@@ -214,6 +214,17 @@ def _cmd_notifier(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_mllp(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.edges.mllp import run_mllp
+    from streams.logs import configure_logging
+
+    if args.port is not None:
+        settings = settings.model_copy(update={"mllp_port": args.port})
+    configure_logging(settings.log_level, settings.log_format)
+    _serve(lambda: run_mllp(settings))
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     from streams.bench.run import run_bench
 
@@ -286,6 +297,9 @@ def build_parser() -> argparse.ArgumentParser:
     notifier.add_argument(
         "--from-beginning", action="store_true", help="a new consumer group starts at the oldest alert event"
     )
+
+    mllp = add("mllp", _cmd_mllp, "receive HL7 v2 over MLLP onto the input topics, with HL7 ACKs")
+    mllp.add_argument("--port", type=int, help="TCP port (default: LYTEWATCH_MLLP_PORT, 2575)")
 
     bench = add("bench", _cmd_bench, "benchmark throughput, latency, recovery and memory")
     bench.add_argument("--quick", action="store_true", help="small sizes, under 2 minutes")

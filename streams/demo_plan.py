@@ -24,8 +24,13 @@ __all__ = ["DemoPlan", "plan_demo"]
 LEAD = timedelta(hours=48)
 #: ...and until this long after the patient's last alert event.
 TAIL = timedelta(hours=12)
-#: Hospital seconds per wall second for the alerting stays: a hospital day every 3 s.
+#: Hospital seconds per wall second for an alerting stay up to its first alert: a hospital day every 3 s.
 ALERTING_SPEED = 86_400 / 3
+#: ...and from its first alert on, so that its alerts stay on the board long enough to be read: half a
+#: hospital hour per second (an alert open for 12 h shows for 24 s).
+OPEN_SPEED = 1_800.0
+#: The longest pause within that open phase (results come hours apart; MAX_GAP_S would hurry them).
+OPEN_MAX_GAP_S = 20.0
 #: The first alerting stay starts this many seconds after the URLs; each next one this much later.
 FIRST_STAY_AT, STAY_EVERY = 1.0, 9.0
 #: Hospital seconds per wall second for the rest of MIMIC (a day per second), as before this plan.
@@ -62,7 +67,9 @@ class DemoPlan:
         return (
             f"MIMIC-IV demo: its {self.alerting_patients} alerting stays first, each from "
             f"{LEAD.total_seconds() / 3600:g} h before its first alert at {ALERTING_SPEED:,.0f}x "
-            f"(a hospital day every {86_400 / ALERTING_SPEED:g} s), one every {STAY_EVERY:g} s; then the "
+            f"(a hospital day every {86_400 / ALERTING_SPEED:g} s), then from the first alert to "
+            f"{TAIL.total_seconds() / 3600:g} h after the last at {OPEN_SPEED:,.0f}x (half an hour per "
+            f"second, pauses up to {OPEN_MAX_GAP_S:g} s), a stay every {STAY_EVERY:g} s; then the "
             f"other records of its {self.mimic_patients} patients at {REST_SPEED:,.0f}x (a day per second), "
             f"pauses capped at {MAX_GAP_S:g} s. Interleaved: {cohort}."
         )
@@ -113,8 +120,16 @@ def _alerting_stays(
     def one(patient: str) -> list[tuple[float, Envelope]]:
         start = due = slot[patient]
         timed = [(start, envelope) for envelope in history[patient]]
-        for delay, envelope in paced(stay[patient], ALERTING_SPEED, MAX_GAP_S):
-            due += delay
+        first_alert = spans[patient][0]
+        previous: datetime | None = None
+        for envelope in stay[patient]:
+            moment = envelope_time(envelope)
+            if moment is not None and previous is not None and moment > previous:
+                leading = moment <= first_alert
+                speed, cap = (ALERTING_SPEED, MAX_GAP_S) if leading else (OPEN_SPEED, OPEN_MAX_GAP_S)
+                due += min((moment - previous).total_seconds() / speed, cap)
+            if moment is not None and (previous is None or moment > previous):
+                previous = moment
             timed.append((due, envelope))
         return timed
 

@@ -30,6 +30,29 @@ RECEIVER_TYPES: Final = ("webhook", "email", "pager", "chat")
 DELIVERY_OUTCOMES: Final = ("delivered", "retried", "failed", "suppressed")
 _DEADLETTER_REASONS: Final = frozenset(r.value for r in DeadLetterReason)
 _IGNORE_REASONS: Final = frozenset(r.value for r in IgnoreReason)
+#: Where a dead letter was written. `ingest`: an input message dead-lettered whole (with used and ignored it
+#: accounts for every input message); `ingest_partial`: the rejected part of a message that was otherwise
+#: used; `engine`: a patient event the engine failed on (its input message was counted as used).
+DEADLETTER_STAGES: Final = ("ingest", "ingest_partial", "engine")
+#: MLLP edge: message types (MSH-9) the listener takes, "not_hl7", "other"; ACK codes; framing faults.
+MLLP_MESSAGE_TYPES: Final = (
+    "ORU^R01",
+    "RDE^O11",
+    "RDE^O01",
+    "ADT^A01",
+    "ADT^A02",
+    "ADT^A03",
+    "ADT^A08",
+    "not_hl7",
+    OTHER,
+)
+MLLP_ACK_CODES: Final = ("AA", "AE", "AR")
+MLLP_FRAME_ERRORS: Final = ("garbage", "unterminated", "too_large")
+#: CDS Hooks edge: services, request outcomes, card indicators, feedback outcomes.
+CDS_SERVICES: Final = ("lytewatch-patient-view", "lytewatch-order-sign", "lytewatch-order-select")
+CDS_OUTCOMES: Final = ("cards", "no_cards", "bad_request", "unauthorized", "unavailable")
+CDS_INDICATORS: Final = ("info", "warning", "critical")
+CDS_FEEDBACK: Final = ("accepted", "overridden")
 
 
 def _closed(value: str, allowed: Iterable[str]) -> str:
@@ -59,10 +82,16 @@ class Metrics:
             ["topic", "reason"],
             registry=r,
         )
+        self.input_used = Counter(
+            "lytewatch_input_used",
+            "Input messages that gave the engine at least one event (partly bad ones included)",
+            ["topic"],
+            registry=r,
+        )
         self.deadletters = Counter(
             "lytewatch_deadletter",
-            "Input messages sent to the dead-letter topic, by machine-readable reason",
-            ["topic", "reason"],
+            "Dead letters written, by input topic, stage (ingest, ingest_partial, engine) and reason",
+            ["topic", "stage", "reason"],
             registry=r,
         )
         self.alert_transitions = Counter(
@@ -146,8 +175,56 @@ class Metrics:
             registry=r,
         )
         self.delivery = self.notifications
+        self._declare_edges(r)
         self._recovery_started: float | None = None
         self._prime_label_free_series()
+
+    def _declare_edges(self, r: CollectorRegistry) -> None:
+        self.mllp_connections = Counter(
+            "lytewatch_mllp_connections", "MLLP connections accepted by the listener", registry=r
+        )
+        self.mllp_open_connections = Gauge(
+            "lytewatch_mllp_open_connections", "MLLP connections open now", registry=r
+        )
+        self.mllp_messages = Counter(
+            "lytewatch_mllp_messages",
+            "HL7 messages received over MLLP, by message type (MSH-9) and the ACK code answered",
+            ["message_type", "ack_code"],
+            registry=r,
+        )
+        self.mllp_bytes = Counter(
+            "lytewatch_mllp_received_bytes", "Bytes of HL7 messages received", registry=r
+        )
+        self.mllp_frame_errors = Counter(
+            "lytewatch_mllp_frame_errors",
+            "MLLP framing faults: bytes outside frames, messages without an end block, over the size limit",
+            ["kind"],
+            registry=r,
+        )
+        self.mllp_write_latency = Histogram(
+            "lytewatch_mllp_write_latency_seconds",
+            "Received message -> the broker confirmed its write (acks=all), i.e. the delay before ACK AA",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.cds_requests = Counter(
+            "lytewatch_cds_requests",
+            "CDS Hooks calls by service and outcome: cards, no_cards, bad_request, unauthorized, unavailable",
+            ["service", "outcome"],
+            registry=r,
+        )
+        self.cds_cards = Counter(
+            "lytewatch_cds_cards",
+            "CDS Hooks cards returned, by service and indicator",
+            ["service", "indicator"],
+            registry=r,
+        )
+        self.cds_feedback = Counter(
+            "lytewatch_cds_feedback",
+            "CDS Hooks card feedback from clinicians, by service and outcome (accepted, overridden)",
+            ["service", "outcome"],
+            registry=r,
+        )
 
     # --- set-up -------------------------------------------------------------------------------------
 
@@ -169,8 +246,10 @@ class Metrics:
             for ignore_reason in IgnoreReason:
                 self.ignored.labels(topic=topic, reason=ignore_reason.value)
             self.rekeyed.labels(topic=topic)
-            for reason in DeadLetterReason:
-                self.deadletters.labels(topic=topic, reason=reason.value)
+            self.input_used.labels(topic=topic)
+            for stage in DEADLETTER_STAGES:
+                for reason in DeadLetterReason:
+                    self.deadletters.labels(topic=topic, stage=stage, reason=reason.value)
 
     def prime_notifier(self) -> None:
         """Create the zero series of the notifier's delivery counter."""
@@ -204,10 +283,18 @@ class Metrics:
         value = reason.value if isinstance(reason, IgnoreReason) else reason
         self.ignored.labels(topic=topic, reason=_closed(value, _IGNORE_REASONS)).inc(n)
 
-    def count_deadletter(self, topic: str, reason: DeadLetterReason | str) -> None:
-        """One input message went to the dead-letter topic for `reason`."""
+    def count_used(self, topic: str, n: int = 1) -> None:
+        """`n` input messages gave the engine at least one event."""
+        self.input_used.labels(topic=topic).inc(n)
+
+    def count_deadletter(
+        self, topic: str, reason: DeadLetterReason | str, *, stage: str = "ingest", n: int = 1
+    ) -> None:
+        """`n` dead letters for `reason` at `stage` (see DEADLETTER_STAGES) of a message of `topic`."""
         value = reason.value if isinstance(reason, DeadLetterReason) else reason
-        self.deadletters.labels(topic=topic, reason=_closed(value, _DEADLETTER_REASONS)).inc()
+        self.deadletters.labels(
+            topic=topic, stage=_closed(stage, DEADLETTER_STAGES), reason=_closed(value, _DEADLETTER_REASONS)
+        ).inc(n)
 
     # --- alerts -------------------------------------------------------------------------------------
 
@@ -281,6 +368,62 @@ class Metrics:
             receiver_type=_closed(receiver_type, RECEIVER_TYPES),
             outcome=_closed(outcome, DELIVERY_OUTCOMES),
         ).inc()
+
+    # --- edges: MLLP in, CDS Hooks out ----------------------------------------------------------------
+
+    def prime_mllp(self) -> None:
+        """Create the zero series of the MLLP listener."""
+        for message_type in MLLP_MESSAGE_TYPES:
+            for code in MLLP_ACK_CODES:
+                self.mllp_messages.labels(message_type=message_type, ack_code=code)
+        for kind in MLLP_FRAME_ERRORS:
+            self.mllp_frame_errors.labels(kind=kind)
+
+    def prime_cds(self) -> None:
+        """Create the zero series of the CDS Hooks service."""
+        for service in CDS_SERVICES:
+            for outcome in CDS_OUTCOMES:
+                self.cds_requests.labels(service=service, outcome=outcome)
+            for indicator in CDS_INDICATORS:
+                self.cds_cards.labels(service=service, indicator=indicator)
+            for feedback in CDS_FEEDBACK:
+                self.cds_feedback.labels(service=service, outcome=feedback)
+
+    def mllp_connection(self, *, opened: bool) -> None:
+        if opened:
+            self.mllp_connections.inc()
+            self.mllp_open_connections.inc()
+        else:
+            self.mllp_open_connections.dec()
+
+    def count_mllp_message(self, message_type: str, ack_code: str) -> None:
+        self.mllp_messages.labels(
+            message_type=_closed(message_type, MLLP_MESSAGE_TYPES), ack_code=_closed(ack_code, MLLP_ACK_CODES)
+        ).inc()
+
+    def count_mllp_bytes(self, n: int) -> None:
+        self.mllp_bytes.inc(n)
+
+    def count_mllp_frame_error(self, kind: str) -> None:
+        self.mllp_frame_errors.labels(kind=_closed(kind, MLLP_FRAME_ERRORS)).inc()
+
+    def observe_mllp_write(self, seconds: float) -> None:
+        self.mllp_write_latency.observe(seconds)
+
+    def count_cds_request(self, service: str, outcome: str) -> None:
+        self.cds_requests.labels(
+            service=_closed(service, CDS_SERVICES), outcome=_closed(outcome, CDS_OUTCOMES)
+        ).inc()
+
+    def count_cds_card(self, service: str, indicator: str) -> None:
+        self.cds_cards.labels(
+            service=_closed(service, CDS_SERVICES), indicator=_closed(indicator, CDS_INDICATORS)
+        ).inc()
+
+    def count_cds_feedback(self, service: str, outcome: str, n: int = 1) -> None:
+        self.cds_feedback.labels(
+            service=_closed(service, CDS_SERVICES), outcome=_closed(outcome, CDS_FEEDBACK)
+        ).inc(n)
 
     # --- exposition ---------------------------------------------------------------------------------
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streams.topic_registry import INPUT_TOPICS, default_name
@@ -46,6 +48,10 @@ class Settings(BaseSettings):
     topic_patient_events: str = default_name("topic_patient_events")
     topic_notifier_deadletter: str = default_name("topic_notifier_deadletter")
     topic_notifier_log: str = default_name("topic_notifier_log")
+    # The producer's largest record; keep it at or below the broker's message.max.bytes (1,048,588 by
+    # default). Dead letters of larger messages keep only the part of the raw bytes that fits.
+    max_message_bytes: int = Field(1_000_000, ge=16_384, description="largest record lytewatch produces")
+    topic_cds_feedback: str = default_name("topic_cds_feedback")
     input_retention_days: float = Field(7, gt=0)
     deadletter_retention_days: float = Field(30, gt=0)
 
@@ -60,6 +66,9 @@ class Settings(BaseSettings):
     code_mapping_file: Path | None = None
     idle_patient_days: float = Field(7, gt=0, description="drop a patient silent this long (wall clock)")
     sweep_interval_s: float = Field(30, gt=0, description="how often the worker looks for patients to drop")
+    stall_after_s: float = Field(
+        120, gt=0, description="not ready when a stage has waiting input but finished no batch this long"
+    )
     max_task_idle_ms: int = Field(
         1000,
         ge=0,
@@ -86,6 +95,55 @@ class Settings(BaseSettings):
     # Where a notifier with no committed offsets starts: "latest" so a new deployment does not page for
     # alerts raised before it existed.
     notifier_start_from: Literal["earliest", "latest"] = "latest"
+
+    # --- MLLP listener (streams/edges/mllp.py) ---
+    mllp_host: str = "127.0.0.1"
+    mllp_port: int = Field(2575, ge=1, le=65535)
+    mllp_web_port: int = Field(6069, ge=1, le=65535, description="the listener's /metrics, /healthz, /readyz")
+    mllp_tls_cert: Path | None = None
+    mllp_tls_key: Path | None = None
+    mllp_max_message_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576)
+    # How long a message may wait for the broker's confirmation before the sender gets AE (and retries).
+    mllp_write_timeout_s: float = Field(10.0, gt=0, le=300)
+
+    # --- CDS Hooks (streams/edges/cds_hooks.py, on the worker's web port) ---
+    # {"<iss>": "<JWKS URL or file path>"}: the EHRs whose signed JWTs are accepted.
+    cds_issuers: dict[str, str] = Field(default_factory=dict)
+    # The base URL the EHR calls (the JWT `aud` is <this>/cds-services/<id>); default http://web_host:web_port.
+    cds_public_url: str | None = None
+    cds_allow_unauthenticated: bool = False
+    # When the EHR's FHIR Patient ids are not the MRN our HL7 feeds key patients by: the identifier system
+    # of that MRN, read from the prefetched Patient (discovery then asks for it).
+    cds_patient_identifier_system: str | None = None
+    # Bearer token of GET /patients/{id}/state, which workers also use to ask each other.
+    state_token: SecretStr | None = None
+
+    @field_validator("cds_issuers", mode="before")
+    @classmethod
+    def _issuers_json(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return json.loads(value) if value.strip() else {}
+            except json.JSONDecodeError as exc:
+                raise ValueError(f'expected JSON {{"<iss>": "<JWKS URL or file>"}}: {exc}') from exc
+        return value
+
+    @field_validator("cds_allow_unauthenticated")
+    @classmethod
+    def _unauthenticated_only_on_loopback(cls, value: bool, info: ValidationInfo) -> bool:
+        host = str(info.data.get("web_host", "127.0.0.1"))
+        if value and not _is_loopback(host):
+            raise ValueError(
+                f"unauthenticated CDS Hooks are for local development only; LYTEWATCH_WEB_HOST is {host!r}"
+            )
+        return value
+
+    @field_validator("mllp_tls_key")
+    @classmethod
+    def _cert_and_key(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if (value is None) != (info.data.get("mllp_tls_cert") is None):
+            raise ValueError("LYTEWATCH_MLLP_TLS_CERT and LYTEWATCH_MLLP_TLS_KEY go together")
+        return value
 
     @field_validator("hospital_tz")
     @classmethod
@@ -121,7 +179,16 @@ class Settings(BaseSettings):
         return {kind: getattr(self, topic.setting) for kind, topic in INPUT_TOPICS.items()}
 
 
-_SECRET_FIELDS = frozenset({"broker_sasl_password", "dashboard_token"})
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+_SECRET_FIELDS = frozenset({"broker_sasl_password", "dashboard_token", "state_token"})
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:

@@ -49,6 +49,9 @@ TOPICS: Final[tuple[Topic, ...]] = (
           "output: unusable input with a reason", "worker ingest and engine", "operators"),
     Topic("notify-deadletter", "notify.deadletter", "topic_notifier_deadletter", "kept_long",
           "output: notifications that failed for good", "notifier", "operators"),
+    # Clinicians' accept/override answers to CDS Hooks cards: the alert-burden record, kept long.
+    Topic("cds-feedback", "cds.feedback", "topic_cds_feedback", "kept_long",
+          "output: CDS Hooks card feedback", "worker (CDS Hooks)", "quality and alert-burden reviews"),
     Topic("notify-log", "notify.delivery-log", "topic_notifier_log", "compacted",
           "internal: what the notifier has delivered (compacted)", "notifier", "notifier (at start)"),
 )  # fmt: skip

@@ -182,21 +182,17 @@ def _observation(obj: dict[str, Any], tz: tzinfo, mapping: CodeMapping) -> Decod
     return lab_events("fhir", patient, [raw], mapping, [])
 
 
-def _medication_request(obj: dict[str, Any], tz: tzinfo, mapping: CodeMapping) -> Decoded:
+def _read_request(obj: dict[str, Any]) -> _MedicationRequest:
     try:
-        req = _REQUEST.validate_python(obj)
+        return _REQUEST.validate_python(obj)
     except ValidationError as exc:
         raise DecodeError(_INVALID, schema_detail(exc, "MedicationRequest.")) from None
-    patient = _ref_id(req.subject, "Patient")
-    if patient is None:
-        raise DecodeError(
-            DeadLetterReason.MISSING_PATIENT, "MedicationRequest.subject: no Patient/<id> reference"
-        )
-    if req.status not in _REQUEST_STATUS:
-        raise DecodeError(_INVALID, f"MedicationRequest.status: {req.status[:30]!r} is not an R4 status")
-    status = _REQUEST_STATUS[req.status]
-    if status is None or (req.intent is not None and req.intent not in _ORDER_INTENTS):
-        return finish("fhir", [], 1, [])
+
+
+def _classify(
+    req: _MedicationRequest, mapping: CodeMapping
+) -> tuple[dict[tuple[str, str], Ingredient], list[str], tuple[str | None, str | None]]:
+    """Watched ingredients by every coding and name of the request, its names, and its first code."""
     concept = req.medicationCodeableConcept
     found: dict[tuple[str, str], Ingredient] = {}
     first_code: tuple[str | None, str | None] = (None, None)
@@ -214,6 +210,38 @@ def _medication_request(obj: dict[str, Any], tz: tzinfo, mapping: CodeMapping) -
             names.insert(0, text)
             for ing in mapping.classify(display=text):
                 found.setdefault((ing.name, ing.drug_class.value), ing)
+    return found, names, first_code
+
+
+def classify_request(
+    obj: dict[str, Any], *, tz: tzinfo, mapping: CodeMapping
+) -> tuple[str, tuple[Ingredient, ...], datetime | None]:
+    """A MedicationRequest (e.g. a CDS Hooks draft order): its name, watched ingredients and authoredOn.
+
+    Raises DecodeError naming the element when the resource is not a readable MedicationRequest.
+    """
+    req = _read_request(obj)
+    found, names, first_code = _classify(req, mapping)
+    try:
+        authored = _time(req.authoredOn, tz, "MedicationRequest.authoredOn") if req.authoredOn else None
+    except InvalidInputError as exc:
+        raise DecodeError(exc.reason, exc.detail) from None
+    return (names[0] if names else first_code[1] or req.id or "?"), tuple(found.values()), authored
+
+
+def _medication_request(obj: dict[str, Any], tz: tzinfo, mapping: CodeMapping) -> Decoded:
+    req = _read_request(obj)
+    patient = _ref_id(req.subject, "Patient")
+    if patient is None:
+        raise DecodeError(
+            DeadLetterReason.MISSING_PATIENT, "MedicationRequest.subject: no Patient/<id> reference"
+        )
+    if req.status not in _REQUEST_STATUS:
+        raise DecodeError(_INVALID, f"MedicationRequest.status: {req.status[:30]!r} is not an R4 status")
+    status = _REQUEST_STATUS[req.status]
+    if status is None or (req.intent is not None and req.intent not in _ORDER_INTENTS):
+        return finish("fhir", [], 1, [])
+    found, names, first_code = _classify(req, mapping)
     if not found:
         return finish("fhir", [], 1, [])
     if not req.id:

@@ -370,6 +370,28 @@ _ACCEPTS: dict[InputKind, frozenset[str]] = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class Hl7Header:
+    """What an edge needs of a message before decoding it: its type, control id and patient."""
+
+    message_type: str
+    trigger: str
+    control_id: str
+    patient_id: str
+
+
+def read_header(text: str) -> Hl7Header:
+    """MSH-9, MSH-10 and PID-3 (first identifier) read as decode_hl7 reads them; DecodeError if not ER7."""
+    msg = _Message(text)
+    msh = msg.segments[0]
+    return Hl7Header(
+        message_type=msg.value(msh, 9, 1).upper(),
+        trigger=msg.value(msh, 9, 2).upper(),
+        control_id=msg.value(msh, 10),
+        patient_id=msg.value(msg.first("PID"), 3),
+    )
+
+
 def decode_hl7(kind: InputKind, text: str, *, tz: tzinfo, mapping: CodeMapping) -> Decoded:
     """Split, check and normalise one ER7 message read from the topic of `kind`."""
     msg = _Message(text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 
 # Below this many seconds ahead of schedule a producer does not sleep: batching absorbs the jitter.
 _MIN_SLEEP_S = 0.002
+# How long stopping the producer may take (after every send was acknowledged, it is immediate).
+_STOP_TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -214,7 +217,9 @@ async def produce_scheduled(
         await asyncio.sleep(0)
     finally:
         stats.elapsed_s = time.monotonic() - started
-        await producer.stop()
+        # A producer stopped while its broker is gone would wait for it; Ctrl-C must not.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(producer.stop(), timeout=_STOP_TIMEOUT_S)
     log.info(
         "produced %d messages (%d failed, %d unkeyed) in %.1f s, %.0f/s: %s",
         stats.total,

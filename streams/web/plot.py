@@ -47,7 +47,7 @@ def _when(moment: datetime, tz: tzinfo) -> str:
 
 def _ticks(start: datetime, end: datetime, tz: tzinfo) -> list[datetime]:
     span = (end - start).total_seconds()
-    steps = (3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400, 7 * 86400, 14 * 86400, 30 * 86400)
+    steps = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400, 7 * 86400, 30 * 86400)
     step = next((s for s in steps if span / s <= 8), steps[-1])
     local = start.astimezone(tz)
     first = local.replace(minute=0, second=0, microsecond=0)
@@ -201,7 +201,7 @@ def plot_svg(
         moments = [now] if now is not None else []
     start = min(moments) if moments else datetime.fromtimestamp(0).astimezone(tz)
     end = max(moments) if moments else start
-    pad = max((end - start) * 0.04, timedelta(minutes=30))
+    pad = max((end - start) * 0.05, timedelta(minutes=1))
     start, end = start - pad, end + pad
     axis = _Axis(start, end)
     bars = sorted(orders, key=lambda o: o.start)

@@ -1,4 +1,4 @@
-"""The agents: ingest (decode -> patient-events) and engine (patient-events -> core -> alerts); data only.
+"""The re-key path's agents: ingest (decode -> patient-events) and engine (patient-events -> core -> alerts).
 
 Both take events in small batches: per-message sends and awaits dominate faust's cost, and a batch shares one
 producer flush and, for the engine, one wait for the broker to confirm the alerts. A gap guard hands them
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import weakref
-from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -20,15 +20,18 @@ from typing import Any
 from faust.streams import _current_event
 from pydantic import ValidationError
 
-from alerts.errors import DeadLetterReason, IgnoreReason
+from alerts.errors import DeadLetterReason
 from streams.codecs import InputKind
 from streams.codecs.deadletter import deadletter_bytes
+from streams.worker.delivery import BatchDelivery
 from streams.worker.envelope import DropRecord, Origin, PatientEnvelope, decode_envelope, encode_envelope
+from streams.worker.failstop import stop_without_commit
 from streams.worker.gaps import GapGuard, Record, record_of
-from streams.worker.housekeeping import register_timers
 from streams.worker.ingest import ingest_message
 from streams.worker.runtime import Runtime
 from streams.worker.stored import StoredPatient, decode_stored, encode_stored, step
+from streams.worker.tally import BatchTally
+from streams.worker.watch import Watch
 
 log = logging.getLogger(__name__)
 
@@ -37,32 +40,17 @@ BATCH_MAX = 500
 BATCH_WINDOW_S = 0.005
 
 
-def register_agents(runtime: Runtime) -> None:
-    """The one-hop engine (streams.worker.onehop) when the inputs are co-partitioned with the table, else
-    the re-key path: one ingest agent per input topic and the engine on patient-events."""
-    guards: list[GapGuard] = []
-    if runtime.engine_path.one_hop:
-        # Imported here: onehop builds on this module's helpers.
-        from streams.worker.onehop import register_one_hop
+def _watch_crashes(agent: Any, watch: Watch) -> None:
+    """Remember when faust restarts a crashed agent, for /readyz; faust's own handler still runs after."""
+    original = agent._on_error
 
-        guard = GapGuard(runtime.settings, runtime.app.consumer)
-        guards.append(guard)
-        register_one_hop(runtime, guard)
-    else:
-        for kind, topic in runtime.inputs.items():
-            guard = GapGuard(runtime.settings, runtime.app.consumer)
-            guards.append(guard)
-            runtime.app.agent(topic, name=f"lytewatch.ingest.{kind}")(_ingest_agent(runtime, kind, guard))  # type: ignore[arg-type]
-        guard = GapGuard(runtime.settings, runtime.app.consumer)
-        guards.append(guard)
-        runtime.app.agent(runtime.patient_events, name="lytewatch.engine")(_engine_agent(runtime, guard))
+    async def on_error(failed: Any, exc: BaseException) -> None:
+        watch.agent_crashed(failed.name)
+        log.error("agent %s crashed (%s); faust restarts it", failed.name, type(exc).__name__)
+        if original is not None:
+            await original(failed, exc)
 
-    @runtime.app.on_partitions_assigned.connect  # type: ignore[arg-type]
-    async def on_assigned(app: Any, assigned: Any, **kwargs: Any) -> None:
-        for each in guards:
-            each.forget(assigned)
-
-    register_timers(runtime)
+    agent._on_error = on_error
 
 
 def _origin(record: Record) -> Origin:
@@ -87,7 +75,9 @@ async def _send(runtime: Runtime, topic: str, key: bytes | None, value: bytes) -
     return await runtime.app.producer.send(topic, key, value, None, None, None)
 
 
-async def _dead_letter_failure(runtime: Runtime, record: Record, origin: Origin, exc: Exception) -> None:
+async def _dead_letter_failure(
+    runtime: Runtime, delivery: BatchDelivery, record: Record, origin: Origin, exc: Exception
+) -> None:
     """Keep a message the worker failed on (a bug, not bad input) so nothing is lost, and go on."""
     value = deadletter_bytes(
         topic=origin.topic,
@@ -99,8 +89,7 @@ async def _dead_letter_failure(runtime: Runtime, record: Record, origin: Origin,
         detail=f"{type(exc).__name__}: {exc}",
         at=datetime.now(UTC),
     )
-    await _send(runtime, runtime.settings.topic_deadletter, record.key, value)
-    runtime.metrics.count_deadletter(origin.topic, DeadLetterReason.PROCESSING_ERROR)
+    await delivery.deadletter(record.key, value)
 
 
 def _log_failure(what: str, where: str, exc: Exception) -> None:
@@ -127,41 +116,53 @@ def _ingest_agent(runtime: Runtime, kind: InputKind, guard: GapGuard) -> Any:
     metrics = runtime.metrics
     tz = runtime.settings.tz
     patient_events = runtime.settings.topic_patient_events
-    deadletter = runtime.settings.topic_deadletter
+
+    async def ingest_batch(batch: list[Any]) -> None:
+        now = datetime.now(UTC)
+        delivery = _delivery(runtime)
+        tally = BatchTally()
+        offsets: list[tuple[str, int, int]] = []
+        async for record, _ in _records(batch, guard):
+            offsets.append((record.topic, record.partition, record.offset))
+            origin = _origin(record)
+            try:
+                outcome = ingest_message(
+                    kind, record.value, origin, key=record.key, tz=tz, mapping=runtime.mapping, now=now
+                )
+                for envelope in outcome.forward:
+                    key = envelope.event.patient_id.encode()
+                    await delivery.send(patient_events, key, encode_envelope(envelope))
+                for reason, value in outcome.deadletters:
+                    await delivery.deadletter(record.key, value)
+                    log.warning("dead-lettered %s: %s", record.ref, reason.value)
+            # A bug must not stop the worker: the message is kept as a dead letter instead.
+            except Exception as exc:  # noqa: BLE001
+                _log_failure("ingest failed", record.ref, exc)
+                await _dead_letter_failure(runtime, delivery, record, origin, exc)
+                tally.failed(origin.topic, "ingest")
+                continue
+            tally.ingested(origin.topic, outcome)
+        # The batch is done only when the broker has what it produced; until then nothing is acknowledged.
+        await delivery.confirm()
+        tally.publish(metrics)
+        runtime.watch.batch_done("ingest", offsets)
 
     async def ingest(stream: Any) -> None:
         async for batch in stream.take_events(BATCH_MAX, within=BATCH_WINDOW_S):
-            now = datetime.now(UTC)
-            formats: Counter[tuple[str, str]] = Counter()
-            ignored: Counter[tuple[str, str]] = Counter()
-            async for record, _ in _records(batch, guard):
-                origin = _origin(record)
-                try:
-                    outcome = ingest_message(
-                        kind, record.value, origin, key=record.key, tz=tz, mapping=runtime.mapping, now=now
-                    )
-                    for envelope in outcome.forward:
-                        key = envelope.event.patient_id.encode()
-                        await _send(runtime, patient_events, key, encode_envelope(envelope))
-                    for reason, value in outcome.deadletters:
-                        await _send(runtime, deadletter, record.key, value)
-                        metrics.count_deadletter(origin.topic, reason)
-                        log.warning("dead-lettered %s: %s", record.ref, reason.value)
-                # A bug must not stop the worker: the message is kept as a dead letter instead.
-                except Exception as exc:  # noqa: BLE001
-                    _log_failure("ingest failed", record.ref, exc)
-                    await _dead_letter_failure(runtime, record, origin, exc)
-                    formats[(origin.topic, "unknown")] += 1
-                    continue
-                formats[(origin.topic, outcome.format)] += 1
-                if outcome.disposition == "ignored":
-                    ignored[(origin.topic, outcome.ignore_reason.value)] += 1
-            for (topic, fmt), n in formats.items():
-                metrics.count_input(topic, fmt, n=n)
-            for (topic, ignore_reason), n in ignored.items():
-                metrics.count_ignored(topic, n, ignore_reason)
+            try:
+                await ingest_batch(batch)
+            except Exception as exc:  # noqa: BLE001 - whatever it was, the batch must not be committed
+                stop_without_commit(f"ingest agent ({kind})", record_of(batch[0].message).ref, exc)
 
     return ingest
+
+
+def _delivery(runtime: Runtime) -> BatchDelivery:
+    return BatchDelivery(
+        functools.partial(_send, runtime),
+        runtime.settings.topic_deadletter,
+        runtime.settings.max_message_bytes,
+    )
 
 
 def _engine_agent(runtime: Runtime, guard: GapGuard) -> Any:
@@ -173,60 +174,75 @@ def _engine_agent(runtime: Runtime, guard: GapGuard) -> Any:
         raw = table.get(key)
         return decode_stored(raw) if raw else None
 
+    async def engine_batch(batch: list[Any]) -> None:
+        wall_now = time.time()
+        delivery = _delivery(runtime)
+        tally = BatchTally()
+        # Patients changed by this batch (None: to be dropped) and the faust event of the partition
+        # that changed each; a patient seen twice in a batch continues from its in-batch state.
+        changed: dict[bytes, StoredPatient | None] = {}
+        causes: dict[bytes, Any] = {}
+        published: list[tuple[Any, PatientEnvelope, bytes]] = []
+        arrivals: list[float] = []
+        offsets: list[tuple[str, int, int]] = []
+        async for record, event in _records(batch, guard):
+            arrivals.append(record.time_in)
+            offsets.append((record.topic, record.partition, record.offset))
+            try:
+                decoded = decode_envelope(record.value)
+            except ValidationError as exc:
+                _log_failure("undecodable patient event", record.ref, exc)
+                await _dead_letter_failure(runtime, delivery, record, _origin(record), exc)
+                tally.failed(record.topic, "engine")
+                continue
+            if isinstance(decoded, DropRecord):
+                key = decoded.drop.patient_id.encode()
+                current = changed[key] if key in changed else load(key)
+                # Kept if anything happened to the patient since the sweep decided.
+                if current is not None and current.touched_at == decoded.drop.touched_at:
+                    changed[key] = None
+                    causes[key] = event
+                continue
+            key = decoded.event.patient_id.encode()
+            try:
+                current = changed[key] if key in changed else load(key)
+                result = step(current, decoded, runtime.rules, wall_now=wall_now)
+            except Exception as exc:  # noqa: BLE001 - as in ingest: dead-letter, go on
+                _log_failure("engine failed", f"{record.ref} (from {decoded.origin.describe()})", exc)
+                await _dead_letter_failure(runtime, delivery, record, decoded.origin, exc)
+                tally.failed(decoded.origin.topic, "engine")
+                continue
+            if result.stored is None:
+                log.debug("re-delivery of %s skipped", decoded.origin.describe())
+                continue
+            if result.ignored_ack:
+                tally.ack_ignored(decoded.origin.topic)
+            changed[key] = result.stored
+            causes[key] = event
+            published.extend((alert, decoded, key) for alert in result.alerts)
+        await _publish(runtime, alerts_topic, published)
+        await delivery.confirm()
+        tally.publish(metrics)
+        # Only once the broker has the alerts does the state move on: a crash in between re-derives
+        # and re-sends the same alerts (same ids and revisions) instead of losing them.
+        for key, stored in changed.items():
+            with _in_event(causes[key]):
+                if stored is None:
+                    table.pop(key, None)
+                else:
+                    table[key] = encode_stored(stored)
+        done = time.monotonic()
+        for arrived in arrivals:
+            metrics.observe_processing(done - arrived)
+        _record_alerts(runtime, published)
+        runtime.watch.batch_done("engine", offsets, done)
+
     async def engine(stream: Any) -> None:
         async for batch in stream.take_events(BATCH_MAX, within=BATCH_WINDOW_S):
-            wall_now = time.time()
-            # Patients changed by this batch (None: to be dropped) and the faust event of the partition
-            # that changed each; a patient seen twice in a batch continues from its in-batch state.
-            changed: dict[bytes, StoredPatient | None] = {}
-            causes: dict[bytes, Any] = {}
-            published: list[tuple[Any, PatientEnvelope, bytes]] = []
-            arrivals: list[float] = []
-            async for record, event in _records(batch, guard):
-                arrivals.append(record.time_in)
-                try:
-                    decoded = decode_envelope(record.value)
-                except ValidationError as exc:
-                    _log_failure("undecodable patient event", record.ref, exc)
-                    await _dead_letter_failure(runtime, record, _origin(record), exc)
-                    continue
-                if isinstance(decoded, DropRecord):
-                    key = decoded.drop.patient_id.encode()
-                    current = changed[key] if key in changed else load(key)
-                    # Kept if anything happened to the patient since the sweep decided.
-                    if current is not None and current.touched_at == decoded.drop.touched_at:
-                        changed[key] = None
-                        causes[key] = event
-                    continue
-                key = decoded.event.patient_id.encode()
-                try:
-                    current = changed[key] if key in changed else load(key)
-                    result = step(current, decoded, runtime.rules, wall_now=wall_now)
-                except Exception as exc:  # noqa: BLE001 - as in ingest: dead-letter, go on
-                    _log_failure("engine failed", f"{record.ref} (from {decoded.origin.describe()})", exc)
-                    await _dead_letter_failure(runtime, record, decoded.origin, exc)
-                    continue
-                if result.stored is None:
-                    log.debug("re-delivery of %s skipped", decoded.origin.describe())
-                    continue
-                if result.ignored_ack:
-                    metrics.count_ignored(decoded.origin.topic, 1, IgnoreReason.ACK_CHANGES_NOTHING)
-                changed[key] = result.stored
-                causes[key] = event
-                published.extend((alert, decoded, key) for alert in result.alerts)
-            await _publish(runtime, alerts_topic, published)
-            # Only once the broker has the alerts does the state move on: a crash in between re-derives
-            # and re-sends the same alerts (same ids and revisions) instead of losing them.
-            for key, stored in changed.items():
-                with _in_event(causes[key]):
-                    if stored is None:
-                        table.pop(key, None)
-                    else:
-                        table[key] = encode_stored(stored)
-            done = time.monotonic()
-            for arrived in arrivals:
-                metrics.observe_processing(done - arrived)
-            _record_alerts(runtime, published)
+            try:
+                await engine_batch(batch)
+            except Exception as exc:  # noqa: BLE001 - whatever it was, the batch must not be committed
+                stop_without_commit("engine agent", record_of(batch[0].message).ref, exc)
 
     return engine
 

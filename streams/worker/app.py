@@ -9,15 +9,16 @@ import faust
 from alerts.codes import load_code_mapping
 from alerts.rulesfile import load_rules
 from streams import __version__
+from streams.edges.cds_hooks import register_cds_pages
 from streams.kafka import ssl_context
 from streams.logs import logging_config
 from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.worker import faust_fixes
-from streams.worker.agents import register_agents
 from streams.worker.copartition import NOT_CHECKED, PATIENT_TABLE, EnginePath
 from streams.worker.health import register_pages
 from streams.worker.runtime import Runtime
+from streams.worker.topology import register_agents
 
 
 def broker_credentials(settings: Settings) -> Any:
@@ -60,6 +61,7 @@ def create_app(
         # A few milliseconds of linger turn thousands of one-record produce requests into a few batches.
         producer_linger=0.002,
         producer_max_batch_size=262144,
+        producer_max_request_size=settings.max_message_bytes,
         consumer_auto_offset_reset="earliest",
         # A crashed worker's partitions move to the others after this long (faust's default is 60 s).
         broker_session_timeout=10.0,
@@ -104,4 +106,5 @@ def create_app(
     )
     register_agents(runtime)
     register_pages(runtime)
+    register_cds_pages(runtime)
     return runtime

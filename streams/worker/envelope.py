@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from alerts.models import PatientEvent
 from streams.logs import message_ref
 
-_MAX_EVENTS_PER_MESSAGE = 1024
+#: Events one input message may carry (an RDE with that many order groups): positions are
+#: `offset * MAX + index`, so a larger index would overlap the next message's positions and make it look like
+#: a re-delivery. ingest dead-letters a message with more (reason too_many_events).
+MAX_EVENTS_PER_MESSAGE = 1024
 
 
 class Origin(BaseModel):
@@ -19,7 +22,7 @@ class Origin(BaseModel):
     partition: int
     offset: int
     # Which event of the message this is (a message can carry events for several patients).
-    index: int = 0
+    index: int = Field(0, ge=0, lt=MAX_EVENTS_PER_MESSAGE)
     # The input message's Kafka timestamp (ms since the epoch), for end-to-end latency.
     timestamp_ms: int | None = None
 
@@ -31,7 +34,7 @@ class Origin(BaseModel):
     @property
     def position(self) -> int:
         """Orders events within the topic-partition: offset first, then index within the message."""
-        return self.offset * _MAX_EVENTS_PER_MESSAGE + self.index
+        return self.offset * MAX_EVENTS_PER_MESSAGE + self.index
 
     def describe(self) -> str:
         return message_ref(self.topic, self.partition, self.offset)
@@ -74,7 +77,9 @@ _DROP_PREFIX = b'{"drop":'
 def encode_envelope(envelope: PatientEnvelope | DropRecord) -> bytes:
     if isinstance(envelope, DropRecord):
         return _DROP.dump_json(envelope)
-    return _ENVELOPE.dump_json(envelope, by_alias=True, exclude_none=True)
+    # Nulls are written out: a field such as a cancelled result's `value` is required even when None, and
+    # leaving it out made the engine unable to read the event back (the cancellation was lost).
+    return _ENVELOPE.dump_json(envelope, by_alias=True)
 
 
 def decode_envelope(raw: bytes) -> PatientEnvelope | DropRecord:

@@ -1,4 +1,4 @@
-"""The worker's HTTP pages: /healthz (alive), /readyz (broker, recovery, agents) and /metrics."""
+"""The worker's pages: /healthz (alive), /readyz (broker, recovery, agents, progress, store), /metrics."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from faust.web import Request, Response, View
 
 from streams.kafka import client_options
 from streams.worker.runtime import Runtime
+from streams.worker.watch import probe_store, watch_checks
 
 BROKER_PROBE_INTERVAL_S = 2.0
+STORE_PROBE_INTERVAL_S = 5.0
 
 
 class BrokerProbe:
@@ -58,6 +60,7 @@ def readiness(runtime: Runtime, probe: BrokerProbe) -> tuple[bool, dict[str, Any
             f"crashed: {crashed}" if crashed else f"not started: {not_started}" if not_started else "running"
         ),
     }
+    checks.update(watch_checks(runtime.watch, runtime.settings, time.monotonic()))
     # Not a failure, but what an operator must know: without co-partitioned inputs every event takes
     # the re-key hop, slower and without record-timestamp order across topics.
     path = runtime.engine_path
@@ -74,6 +77,12 @@ def register_pages(runtime: Runtime) -> None:
     @app.timer(interval=BROKER_PROBE_INTERVAL_S, name="lytewatch.broker-probe")
     async def broker_probe() -> None:
         await probe.check()
+
+    if runtime.settings.store == "rocksdb://":
+
+        @app.timer(interval=STORE_PROBE_INTERVAL_S, name="lytewatch.store-probe")
+        async def store_probe() -> None:
+            runtime.watch.store_error = await asyncio.to_thread(probe_store, runtime.settings.data_dir)
 
     @app.page("/healthz")
     class Healthz(View):

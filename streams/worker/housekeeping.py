@@ -7,13 +7,11 @@ import logging
 import time
 from collections import Counter
 
-from aiokafka import TopicPartition
-
 from alerts.engine import is_droppable
 from alerts.models import RuleId, Severity
 from alerts.state import from_micros
-from streams.kafka import admin_client, consumer
 from streams.worker.envelope import DropPatient, DropRecord, encode_envelope
+from streams.worker.lag import partition_offsets
 from streams.worker.runtime import Runtime
 from streams.worker.stored import decode_stored
 
@@ -92,33 +90,20 @@ class Housekeeping:
 
     async def update_lag(self) -> None:
         """Committed lag of this app's consumer group on every input and internal topic partition."""
-        runtime = self.runtime
-        topics = [*runtime.settings.input_topics.values(), runtime.settings.topic_patient_events]
-        admin = admin_client(runtime.settings)
-        probe = consumer(runtime.settings, enable_auto_commit=False)
-        await admin.start()
-        await probe.start()
-        try:
-            committed = await admin.list_consumer_group_offsets(runtime.settings.app_id)
-            partitions = [
-                TopicPartition(topic, p)
-                for topic in topics
-                for p in (probe.partitions_for_topic(topic) or await _partitions(probe, topic))
-            ]
-            ends = await probe.end_offsets(partitions)
-            for tp in partitions:
-                meta = committed.get(tp)
-                position = meta.offset if meta is not None and meta.offset >= 0 else 0
-                runtime.metrics.set_consumer_lag(tp.topic, tp.partition, ends[tp] - position)
-        finally:
-            await probe.stop()
-            await admin.close()
-
-
-async def _partitions(probe: object, topic: str) -> set[int]:
-    client = probe._client  # type: ignore[attr-defined]
-    await client.force_metadata_update()
-    return client.cluster.partitions_for_topic(topic) or set()
+        settings = self.runtime.settings
+        watch = self.runtime.watch
+        inputs = set(settings.input_topics.values())
+        offsets = await partition_offsets(settings, settings.app_id, [*inputs, settings.topic_patient_events])
+        waiting = {"ingest": 0, "engine": 0}
+        for tp, (end, committed) in offsets.items():
+            self.runtime.metrics.set_consumer_lag(tp.topic, tp.partition, end - committed)
+            # For /readyz, what each stage has not processed yet: commits can lag behind processing (faust
+            # commits only after a producer flush), and a stage that finished its work is not stuck.
+            done = max(committed, watch.processed.get((tp.topic, tp.partition), 0))
+            stage = "ingest" if tp.topic in inputs and not self.runtime.engine_path.one_hop else "engine"
+            waiting[stage] += max(end - done, 0)
+        for stage, n in waiting.items():
+            watch.set_lag(stage, n)
 
 
 def register_timers(runtime: Runtime) -> Housekeeping:

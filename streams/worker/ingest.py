@@ -10,7 +10,7 @@ from alerts.errors import DeadLetterReason, IgnoreReason
 from streams.codecs import InputKind, decode
 from streams.codecs.deadletter import deadletter_bytes
 from streams.errors import DecodeError
-from streams.worker.envelope import Origin, PatientEnvelope
+from streams.worker.envelope import MAX_EVENTS_PER_MESSAGE, Origin, PatientEnvelope
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +71,18 @@ def ingest_message(
             format=_sniff_format(raw),
             forward=(),
             deadletters=(dead_letter(exc.reason, exc.detail),),
+            ignored=0,
+        )
+    if len(decoded.events) > MAX_EVENTS_PER_MESSAGE:
+        return IngestOutcome(
+            format=decoded.format,
+            forward=(),
+            deadletters=(
+                dead_letter(
+                    DeadLetterReason.TOO_MANY_EVENTS,
+                    f"{len(decoded.events)} events in one message; at most {MAX_EVENTS_PER_MESSAGE}",
+                ),
+            ),
             ignored=0,
         )
     forward = tuple(

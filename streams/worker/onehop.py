@@ -24,25 +24,27 @@ from aiokafka.partitioner import murmur2
 from faust.types import TP
 from pydantic import ValidationError
 
-from alerts.errors import IgnoreReason
 from streams.codecs import InputKind
 from streams.worker.agents import (
     BATCH_MAX,
     BATCH_WINDOW_S,
     _dead_letter_failure,
+    _delivery,
     _in_event,
     _log_failure,
     _origin,
     _publish,
     _record_alerts,
-    _send,
 )
+from streams.worker.delivery import BatchDelivery
 from streams.worker.envelope import DropRecord, PatientEnvelope, decode_envelope, encode_envelope
+from streams.worker.failstop import stop_without_commit
 from streams.worker.gaps import GapGuard, Record, record_of
 from streams.worker.ingest import ingest_message
 from streams.worker.ordering import PartitionGroup
 from streams.worker.runtime import Runtime
 from streams.worker.stored import StoredPatient, decode_stored, encode_stored, step
+from streams.worker.tally import BatchTally
 
 log = logging.getLogger(__name__)
 
@@ -75,12 +77,11 @@ class _Batch:
     """What one batch of applied records changes: patients (None: dropped), alerts, counts."""
 
     runtime: Runtime
+    delivery: BatchDelivery
+    tally: BatchTally = field(default_factory=BatchTally)
     changed: dict[bytes, StoredPatient | None] = field(default_factory=dict)
     causes: dict[bytes, Any] = field(default_factory=dict)
     published: list[tuple[Any, PatientEnvelope, bytes]] = field(default_factory=list)
-    formats: Counter[tuple[str, str]] = field(default_factory=Counter)
-    # (input topic, ignore reason) -> messages
-    ignored: Counter[tuple[str, str]] = field(default_factory=Counter)
     rekeyed: Counter[str] = field(default_factory=Counter)
     wall_now: float = field(default_factory=time.time)
 
@@ -98,13 +99,14 @@ class _Batch:
         except Exception as exc:  # noqa: BLE001 - as in the agents: dead-letter, go on
             where = f"{pending.record.ref} (from {envelope.origin.describe()})"
             _log_failure("engine failed", where, exc)
-            await _dead_letter_failure(self.runtime, pending.record, envelope.origin, exc)
+            await _dead_letter_failure(self.runtime, self.delivery, pending.record, envelope.origin, exc)
+            self.tally.failed(envelope.origin.topic, "engine")
             return
         if result.stored is None:
             log.debug("re-delivery of %s skipped", envelope.origin.describe())
             return
         if result.ignored_ack:
-            self.ignored[(envelope.origin.topic, IgnoreReason.ACK_CHANGES_NOTHING.value)] += 1
+            self.tally.ack_ignored(envelope.origin.topic)
         self.changed[key] = result.stored
         self.causes[key] = pending.context
         self.published.extend((alert, envelope, key) for alert in result.alerts)
@@ -252,8 +254,14 @@ class OneHopEngine:
             self._flow()
 
     async def _apply(self, picked: list[Pending]) -> None:
+        try:
+            await self._apply_batch(picked)
+        except Exception as exc:  # noqa: BLE001 - whatever it was, the batch must not be committed
+            stop_without_commit("engine agent", picked[0].record.ref, exc)
+
+    async def _apply_batch(self, picked: list[Pending]) -> None:
         runtime = self.runtime
-        batch = _Batch(runtime)
+        batch = _Batch(runtime, _delivery(runtime))
         now = datetime.now(UTC)
         for pending in picked:
             if pending.record.topic == self.patient_events:
@@ -261,6 +269,9 @@ class OneHopEngine:
             else:
                 await self._input(batch, pending, now)
         await _publish(runtime, runtime.settings.topic_alerts, batch.published)
+        # Re-keyed events and dead letters too: until the broker has them, nothing is acknowledged.
+        await batch.delivery.confirm()
+        batch.tally.publish(runtime.metrics)
         # Only once the broker has the alerts does the state move on: a crash in between re-derives and
         # re-sends the same alerts (same ids and revisions) instead of losing them.
         for key, stored in batch.changed.items():
@@ -277,13 +288,12 @@ class OneHopEngine:
         done = time.monotonic()
         for pending in picked:
             runtime.metrics.observe_processing(done - pending.record.time_in)
-        for (topic, fmt), n in batch.formats.items():
-            runtime.metrics.count_input(topic, fmt, n=n)
-        for (topic, reason), n in batch.ignored.items():
-            runtime.metrics.count_ignored(topic, n, reason)
         for topic, n in batch.rekeyed.items():
             runtime.metrics.rekeyed.labels(topic=topic).inc(n)
         _record_alerts(runtime, batch.published)
+        runtime.watch.batch_done(
+            "engine", ((p.record.topic, p.record.partition, p.record.offset) for p in picked), done
+        )
 
     def _partition_of(self, key: bytes) -> int:
         """Kafka's default partitioner (murmur2) over the table's partitions, as producers key patients."""
@@ -316,23 +326,22 @@ class OneHopEngine:
                     await batch.apply(key, envelope, pending, direct=True)
                     continue
                 # The internal record keeps the input's timestamp: its group orders it by that.
-                await runtime.app.producer.send(
-                    self.patient_events, key, encode_envelope(envelope), None, record.timestamp, None
+                value = encode_envelope(envelope)
+                delivered = await runtime.app.producer.send(
+                    self.patient_events, key, value, None, record.timestamp, None
                 )
+                batch.delivery.track(delivered, self.patient_events, key, value)
                 batch.rekeyed[record.topic] += 1
-            for reason, value in outcome.deadletters:
-                await _send(runtime, runtime.settings.topic_deadletter, record.key, value)
-                runtime.metrics.count_deadletter(record.topic, reason)
+            for reason, deadletter in outcome.deadletters:
+                await batch.delivery.deadletter(record.key, deadletter)
                 log.warning("dead-lettered %s: %s", record.ref, reason.value)
         # A bug must not stop the worker: the message is kept as a dead letter instead.
         except Exception as exc:  # noqa: BLE001
             _log_failure("ingest failed", record.ref, exc)
-            await _dead_letter_failure(runtime, record, origin, exc)
-            batch.formats[(record.topic, "unknown")] += 1
+            await _dead_letter_failure(runtime, batch.delivery, record, origin, exc)
+            batch.tally.failed(record.topic, "ingest")
             return
-        batch.formats[(record.topic, outcome.format)] += 1
-        if outcome.disposition == "ignored":
-            batch.ignored[(record.topic, outcome.ignore_reason.value)] += 1
+        batch.tally.ingested(record.topic, outcome)
 
     async def _internal(self, batch: _Batch, pending: Pending) -> None:
         """A patient-events record: a re-keyed event, or a drop command from the sweep."""
@@ -341,7 +350,8 @@ class OneHopEngine:
             decoded = decode_envelope(record.value)
         except ValidationError as exc:
             _log_failure("undecodable patient event", record.ref, exc)
-            await _dead_letter_failure(self.runtime, record, _origin(record), exc)
+            await _dead_letter_failure(self.runtime, batch.delivery, record, _origin(record), exc)
+            batch.tally.failed(record.topic, "engine")
             return
         if isinstance(decoded, DropRecord):
             batch.drop(decoded.drop.patient_id.encode(), decoded, pending)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import faust
@@ -13,6 +13,7 @@ from alerts.rulesfile import RulesConfig
 from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.worker.copartition import NOT_CHECKED, EnginePath
+from streams.worker.watch import Watch
 
 
 @dataclass(slots=True)
@@ -29,6 +30,7 @@ class Runtime:
     alerts: faust.TopicT
     deadletter: faust.TopicT
     patients: TableT[bytes, bytes]
+    watch: Watch = field(default_factory=Watch)
     # One hop or the re-key path, decided at start-up from the topics' partition counts.
     engine_path: EnginePath = NOT_CHECKED
 

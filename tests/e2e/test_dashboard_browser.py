@@ -2,87 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
-import shutil
 import subprocess
 import time
-from collections.abc import Callable, Coroutine, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
+from tests.e2e.browser_support import ARTIFACTS, card, dashboard_url, in_thread, sign_in, start_dashboard
 from tests.e2e.dashboard_support import alert_event, produce_alerts
 from tests.support.kafka import consume, create_topics, produce
-from tests.support.ports import free_port
-from tests.support.processes import LYTEWATCH, REPO, Process, WorkerEnv, running_worker, wait_until_ready
+from tests.support.processes import LYTEWATCH, REPO, WorkerEnv, running_worker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
-
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = REPO / "test-artifacts"
-TOKEN = "browser-test-token"
-T = TypeVar("T")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if shutil.which(CHROMIUM) is None:
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def make_env(
-    kafka_bootstrap: str, unique_name: Callable[[str], str], tmp_path: Path
-) -> Callable[[], WorkerEnv]:
-    """A LYTEWATCH_* environment with this test's own topics, app id and dashboard port and token."""
-
-    def make() -> WorkerEnv:
-        return WorkerEnv(
-            bootstrap=kafka_bootstrap,
-            prefix=unique_name("dash"),
-            data_dir=tmp_path / "worker",
-            extra={"LYTEWATCH_DASHBOARD_PORT": str(free_port()), "LYTEWATCH_DASHBOARD_TOKEN": TOKEN},
-        )
-
-    return make
-
-
-def in_thread(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run a Kafka helper: Playwright's sync API owns this thread's event loop, so use another thread."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
-
-
-def dashboard_url(env: WorkerEnv) -> str:
-    return f"http://127.0.0.1:{env.extra['LYTEWATCH_DASHBOARD_PORT']}"
-
-
-def start_dashboard(env: WorkerEnv, log_path: Path) -> Process:
-    process = Process(["dashboard"], env.environ(), log_path)
-    wait_until_ready(process, dashboard_url(env))
-    return process
-
-
-def sign_in(page: Page, url: str) -> None:
-    page.goto(url)
-    expect(page.locator("#token-dialog")).to_be_visible()
-    page.fill("#token-input", TOKEN)
-    page.click("#token-form button[type=submit]")
-    expect(page.locator("#conn")).to_contain_text("Live")
-
-
-def card(page: Page, alert_id: str) -> Any:
-    return page.locator(f'article.alert[data-alert-id="{alert_id}"]')
 
 
 def test_page_shows_alerts_live_and_acknowledges(
@@ -119,7 +56,8 @@ def test_page_shows_alerts_live_and_acknowledges(
         sign_in(page, url)
         expect(page.locator("article.alert")).to_have_count(3)
         expect(card(page, "kmg-gone")).to_have_count(0)
-        # Grouped by unit; the most urgent unit first; severity is spelled out, not only coloured.
+        # "By ward": grouped by unit; the most urgent unit first; severity is spelled out, not only coloured.
+        page.click("#view-ward")
         expect(page.locator("section.unit h2")).to_have_text(
             [re.compile(r"^4W\s*1 open"), re.compile(r"^5E\s*2 open")]
         )
@@ -139,7 +77,9 @@ def test_page_shows_alerts_live_and_acknowledges(
             "data-alert-id", "kmg-4w-14b"
         )
         expect(card(page, "kmg-4w-14b").locator(".badge")).to_have_text("CRITICAL")
-        expect(page.locator("#counts")).to_have_text("4 open · 1 critical")
+        expect(page.locator("#counts")).to_have_text(
+            "4 open · 2 need action now (1 critical, 1 high) · 0 acknowledged"
+        )
         page.click("#critical-dismiss")
 
         # Acknowledge: the page asks for a name once, then the ack lands on the acks topic.
@@ -202,6 +142,7 @@ def test_page_shows_alerts_live_and_acknowledges(
         # A unit's own screen: the page's query string filters the stream.
         unit_screen = browser.new_page()
         sign_in(unit_screen, f"{url}/?unit=5e")
+        unit_screen.click("#view-ward")
         expect(unit_screen.locator("section.unit")).to_have_count(1)
         expect(unit_screen.locator("article.alert")).to_have_count(2)
         unit_screen.close()
@@ -268,7 +209,7 @@ def test_worker_alert_appears_on_the_page_and_is_acknowledged(
             expect(alert.locator(".badge")).to_have_text("CRITICAL")
             expect(alert).to_contain_text("2.4")
             expect(alert).to_contain_text("0.45")  # 1.1 mg/dL x 0.4114, rounded
-            expect(page.locator("section.unit h2")).to_contain_text(["ICU"])
+            expect(alert.locator(".where")).to_contain_text("ICU")
 
             alert.get_by_role("button", name="Acknowledge").click()
             page.fill("#name-input", "Dr Bo")

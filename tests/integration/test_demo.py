@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.bench.broker import free_port
-from tests.processes import WorkerEnv, http_get
+from tests.support.ports import free_port
+from tests.support.processes import REPO, WorkerEnv, http_get
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -161,3 +161,39 @@ def test_a_child_that_exits_stops_everything_with_exit_2(
     output = "".join(demo.lines)
     assert "the worker exited" in output, output
     assert not [pid for pid in children if _alive(pid)], "the dashboard outlived the demo"
+
+
+@pytest.fixture
+def private_broker(tmp_path: Path) -> Iterator[str]:
+    """A broker of this test alone (so that it can be stopped under a running demo); yields host:port."""
+    port, controller = free_port(), free_port()
+    env = {**os.environ, "KAFKA_PORT": str(port), "KAFKA_CONTROLLER_PORT": str(controller)}
+    env["KAFKA_DATA_DIR"] = str(tmp_path / "kafka")
+    kafkactl = [str(REPO / "deploy" / "kafka" / "kafkactl.sh")]
+    subprocess.run([*kafkactl, "start"], env=env, check=True, timeout=180, capture_output=True)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([*kafkactl, "stop"], env=env, check=False, timeout=60, capture_output=True)
+
+
+def test_sigterm_stops_every_child_after_the_broker_is_gone(
+    private_broker: str, demo_env: dict[str, str], start_demo: Callable[..., Demo], tmp_path: Path
+) -> None:
+    env = {**demo_env, "LYTEWATCH_BROKER": f"kafka://{private_broker}"}
+    demo = start_demo(env)
+    demo.wait_for_line("lytewatch is running", within=180)
+    children = _children_of(demo.popen.pid)
+    assert len(children) == 2, children
+    stop_env = {
+        **os.environ,
+        "KAFKA_PORT": private_broker.rsplit(":", 1)[1],
+        "KAFKA_DATA_DIR": str(tmp_path / "kafka"),
+    }
+    subprocess.run(
+        [str(REPO / "deploy" / "kafka" / "kafkactl.sh"), "stop"], env=stop_env, check=True, timeout=60
+    )
+    demo.popen.send_signal(signal.SIGTERM)
+    # Children that hang on a dead broker get SIGKILL after the demo's grace period (10 s).
+    assert demo.popen.wait(timeout=60) == 0
+    assert not [pid for pid in children if _alive(pid)], "a child outlived the demo"

@@ -247,4 +247,10 @@ def test_every_format_is_used_ignored_or_dead_lettered_and_the_counts_add_up(
     assert ignored_acks == 1
     assert metric_sum(text, "lytewatch_ignored_total", skip=r'reason="(?!unknown_code_system)') == 1
     assert metric_sum(text, "lytewatch_deadletter_total") == dead
+    assert metric_sum(text, "lytewatch_input_used_total") == used
+    whole = sum(
+        float(v)
+        for v in re.findall(r'^lytewatch_deadletter_total{[^}]*stage="ingest"[^}]*} (\S+)$', text, re.M)
+    )
+    assert metric_sum(text, "lytewatch_input_messages_total") == used + expected["ignored"] + whole
     assert len(forwarded) + dead + expected["ignored"] == len(CASES)

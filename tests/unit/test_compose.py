@@ -85,6 +85,18 @@ def test_the_worker_port_matches_its_setting_and_the_scrape_config(compose: dict
     assert f"worker:{port}" in scrape
 
 
+def test_the_mllp_listener_is_there_on_its_settings_and_scraped(compose: dict[str, Any]) -> None:
+    mllp = compose["services"]["mllp"]
+    assert mllp["command"] == ["mllp"]
+    env = _environment(mllp)
+    for setting in ("LYTEWATCH_MLLP_PORT", "LYTEWATCH_MLLP_WEB_PORT"):
+        assert f"{env[setting]}:{env[setting]}" in mllp["ports"], setting
+    assert env["LYTEWATCH_MLLP_HOST"] == "0.0.0.0"  # reachable from the hospital network, not only inside
+    assert env["LYTEWATCH_MLLP_WEB_PORT"] in str(mllp["healthcheck"]["test"])
+    scrape = (REPO / "deploy" / "prometheus" / "prometheus.yml").read_text()
+    assert f"mllp:{env['LYTEWATCH_MLLP_WEB_PORT']}" in scrape
+
+
 def test_every_mounted_file_exists(compose: dict[str, Any]) -> None:
     for name, service in compose["services"].items():
         for volume in service.get("volumes", []):

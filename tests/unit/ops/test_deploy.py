@@ -46,6 +46,8 @@ def every_declared_name(
     metrics = make_metrics()
     metrics.prime_topics(["labs.results"])
     metrics.prime_notifier()
+    metrics.prime_mllp()
+    metrics.prime_cds()
     metrics.set_build_info("0", "0")
     metrics.count_input("labs.results", "json")
     metrics.observe_processing(0.01)

@@ -82,7 +82,12 @@ def test_primed_series_read_zero_before_any_traffic(
 
     assert _value(samples, "lytewatch_ignored_total", topic="meds.orders", reason="unwatched") == 0
     assert _value(samples, "lytewatch_ignored_total", topic="labs.results", reason="unknown_code_system") == 0
-    assert _value(samples, "lytewatch_deadletter_total", topic="labs.results", reason="unknown_unit") == 0
+    assert (
+        _value(
+            samples, "lytewatch_deadletter_total", topic="labs.results", stage="ingest", reason="unknown_unit"
+        )
+        == 0
+    )
     assert _value(samples, "lytewatch_open_alerts", rule="KMG_COMBINED", severity="critical") == 0
     assert (
         _value(
@@ -131,8 +136,16 @@ def test_deadletters_count_by_reason(make_metrics: Callable[[], Metrics], scrape
     metrics.count_deadletter("labs.results", DeadLetterReason.NOT_JSON)
     samples = scrape(metrics)
 
-    assert _value(samples, "lytewatch_deadletter_total", topic="labs.results", reason="unknown_unit") == 2
-    assert _value(samples, "lytewatch_deadletter_total", topic="labs.results", reason="not_json") == 1
+    assert (
+        _value(
+            samples, "lytewatch_deadletter_total", topic="labs.results", stage="ingest", reason="unknown_unit"
+        )
+        == 2
+    )
+    assert (
+        _value(samples, "lytewatch_deadletter_total", topic="labs.results", stage="ingest", reason="not_json")
+        == 1
+    )
 
 
 def test_free_text_in_a_closed_label_is_reported_as_other(
@@ -145,7 +158,9 @@ def test_free_text_in_a_closed_label_is_reported_as_other(
     samples = scrape(metrics)
 
     assert _value(samples, "lytewatch_input_messages_total", topic="labs.results", format=OTHER) == 1
-    assert _value(samples, "lytewatch_deadletter_total", topic="labs.results", reason=OTHER) == 1
+    assert (
+        _value(samples, "lytewatch_deadletter_total", topic="labs.results", stage="ingest", reason=OTHER) == 1
+    )
     assert _value(samples, "lytewatch_notifications_total", receiver_type=OTHER, outcome=OTHER) == 1
 
 

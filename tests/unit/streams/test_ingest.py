@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from alerts.codes import DEFAULT_MAPPING
-from streams.worker.envelope import Origin, decode_envelope, encode_envelope
+from streams.worker.envelope import MAX_EVENTS_PER_MESSAGE, Origin, decode_envelope, encode_envelope
 from streams.worker.ingest import IngestOutcome, ingest_message
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -116,3 +116,30 @@ def test_a_partly_bad_panel_forwards_the_good_result_and_dead_letters_the_messag
     ((why, record),) = outcome.deadletters
     assert why.value == "non_numeric_value"
     assert orjson.loads(record)["detail"].endswith("(and 1 more)")
+
+
+def rde_with_groups(n: int) -> str:
+    groups = [f"ORC|NW|ORD{i}|||||||202603010755\rRXE||4603^Furosemide^RXNORM" for i in range(n)]
+    return "\r".join(["MSH|^~\\&|PH|H|LW|H|20260301075600||RDE^O11|M2|P|2.5.1", "PID|1||MRN-9", *groups])
+
+
+def test_an_order_message_with_as_many_groups_as_positions_allow_is_forwarded(
+    ingest: Callable[..., IngestOutcome],
+) -> None:
+    outcome = ingest("orders", rde_with_groups(MAX_EVENTS_PER_MESSAGE))
+
+    assert outcome.disposition == "used"
+    assert [e.origin.index for e in outcome.forward] == list(range(MAX_EVENTS_PER_MESSAGE))
+
+
+def test_an_order_message_with_more_groups_than_positions_is_dead_lettered_whole(
+    ingest: Callable[..., IngestOutcome],
+) -> None:
+    # Its events would take positions of the next message, which would then be skipped as a re-delivery.
+    outcome = ingest("orders", rde_with_groups(MAX_EVENTS_PER_MESSAGE + 1))
+
+    assert outcome.disposition == "deadlettered"
+    assert outcome.forward == ()
+    ((why, record),) = outcome.deadletters
+    assert why.value == "too_many_events"
+    assert "1025 events" in orjson.loads(record)["detail"]

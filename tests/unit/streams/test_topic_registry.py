@@ -29,6 +29,7 @@ def test_topics_create_makes_the_events_md_topics_with_their_retention() -> None
         ("alerts.electrolyte", 3, {"retention.ms": str(30 * DAY_MS)}),
         ("ingest.deadletter", 3, {"retention.ms": str(30 * DAY_MS)}),
         ("notify.deadletter", 3, {"retention.ms": str(30 * DAY_MS)}),
+        ("cds.feedback", 3, {"retention.ms": str(30 * DAY_MS)}),
         ("notify.delivery-log", 3, {"cleanup.policy": "compact"}),
     ]
 

@@ -1,0 +1,75 @@
+"""Helpers of the dashboard's browser tests: Chromium, a dashboard process with its own topics, sign-in."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.support.ports import free_port
+from tests.support.processes import REPO, Process, WorkerEnv, wait_until_ready
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = REPO / "test-artifacts"
+TOKEN = "browser-test-token"
+T = TypeVar("T")
+
+
+def launch_browser() -> Iterator[Browser]:
+    if shutil.which(CHROMIUM) is None:
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM)
+        yield browser
+        browser.close()
+
+
+def env_factory(
+    kafka_bootstrap: str, unique_name: Callable[[str], str], tmp_path: Path
+) -> Callable[[], WorkerEnv]:
+    """A LYTEWATCH_* environment with this test's own topics, app id and dashboard port and token."""
+
+    def make() -> WorkerEnv:
+        return WorkerEnv(
+            bootstrap=kafka_bootstrap,
+            prefix=unique_name("dash"),
+            data_dir=tmp_path / "worker",
+            extra={"LYTEWATCH_DASHBOARD_PORT": str(free_port()), "LYTEWATCH_DASHBOARD_TOKEN": TOKEN},
+        )
+
+    return make
+
+
+def in_thread(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a Kafka helper: Playwright's sync API owns this thread's event loop, so use another thread."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+def dashboard_url(env: WorkerEnv) -> str:
+    return f"http://127.0.0.1:{env.extra['LYTEWATCH_DASHBOARD_PORT']}"
+
+
+def start_dashboard(env: WorkerEnv, log_path: Path) -> Process:
+    process = Process(["dashboard"], env.environ(), log_path)
+    wait_until_ready(process, dashboard_url(env))
+    return process
+
+
+def sign_in(page: Page, url: str) -> None:
+    page.goto(url)
+    expect(page.locator("#token-dialog")).to_be_visible()
+    page.fill("#token-input", TOKEN)
+    page.click("#token-form button[type=submit]")
+    expect(page.locator("#conn")).to_contain_text("Live")
+
+
+def card(page: Page, alert_id: str) -> Any:
+    return page.locator(f'article.alert[data-alert-id="{alert_id}"]')
+
