@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Iterable, Sequence
@@ -37,6 +38,17 @@ def _cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{spec.name:<28} {outcome:<24} {spec.purpose}" + (f" [{config}]" if config else ""))
 
     asyncio.run(go())
+    return 0
+
+
+def _cmd_hash_token(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.web.tokens import hash_token
+
+    token = sys.stdin.readline().rstrip("\n")
+    if not token.strip():
+        print("lytewatch hash-token: give the token on standard input", file=sys.stderr)
+        return 2
+    print(hash_token(token))
     return 0
 
 
@@ -219,7 +231,8 @@ def _cmd_mllp(args: argparse.Namespace, settings: Settings) -> int:
     from streams.logs import configure_logging
 
     if args.port is not None:
-        settings = settings.model_copy(update={"mllp_port": args.port})
+        # Through the settings model, so that a bad port fails like LYTEWATCH_MLLP_PORT would, by name.
+        settings = load_settings({**os.environ, "LYTEWATCH_MLLP_PORT": str(args.port)})
     configure_logging(settings.log_level, settings.log_format)
     _serve(lambda: run_mllp(settings))
     return 0
@@ -258,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     add("worker", _cmd_worker, "run a stream worker (web: /metrics /healthz /readyz)")
+    add("hash-token", _cmd_hash_token, "print sha256:<hex> of a token read from stdin, for _DASHBOARD_TOKENS")
     topics = add("topics", _cmd_topics, "create every topic lytewatch uses (idempotent)")
     topics.add_argument("action", choices=["create"])
     topics.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the broker")

@@ -40,8 +40,10 @@ EXIT_FAILED = 2
 START_WITHIN_S = 120.0
 
 
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    # SIGTERM stops the demo exactly like Ctrl-C: every child is stopped on the way out.
+def _on_stop_signal(signum: int, frame: FrameType | None) -> None:
+    # SIGINT and SIGTERM stop the demo alike: every child is stopped on the way out. SIGINT is taken
+    # explicitly (not left to asyncio, nor ignored when inherited so from a background shell) because the
+    # children get the terminal's Ctrl-C too and exit on it: the demo must not report that as a failure.
     raise KeyboardInterrupt
 
 
@@ -139,7 +141,7 @@ def run_demo(settings: Settings, *, feed: Feed, speed: float) -> int:
     configure_logging(settings.log_level, settings.log_format)
     logs = Path(".run/logs")
     children = _children(settings, logs)
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    previous = {sig: signal.signal(sig, _on_stop_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         _check_ports(children)
         try:
@@ -179,9 +181,12 @@ def run_demo(settings: Settings, *, feed: Feed, speed: float) -> int:
         print("\nstopping...", flush=True)
         return 0
     finally:
-        with contextlib.suppress(KeyboardInterrupt):
-            stop_children(children)
-        signal.signal(signal.SIGTERM, previous)
+        # A second Ctrl-C must not cut the stop short and leave children behind (it is bounded anyway).
+        for sig in previous:
+            signal.signal(sig, signal.SIG_IGN)
+        stop_children(children)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return EXIT_FAILED
 
 

@@ -9,6 +9,8 @@ from typing import Any, Final, Literal
 
 from pythonjsonlogger.json import JsonFormatter
 
+from streams.logrepeat import SummariseRepeats
+
 LogFormat = Literal["text", "json"]
 
 #: Record attributes (passed through `extra=`) that identify a person or a visit.
@@ -71,14 +73,14 @@ def logging_config(level: str, fmt: LogFormat) -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"redact": {"()": RedactIdentifiers}},
+        "filters": {"redact": {"()": RedactIdentifiers}, "repeats": {"()": SummariseRepeats}},
         "formatters": {"lytewatch": formatter},
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",
                 "stream": "ext://sys.stderr",
                 "formatter": "lytewatch",
-                "filters": ["redact"],
+                "filters": ["repeats", "redact"],
             }
         },
         "loggers": {name: {"level": quiet} for name in QUIET_LOGGERS},

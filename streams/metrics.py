@@ -13,6 +13,7 @@ from prometheus_client import generate_latest as _generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from alerts.cds import SERVICES as CDS_SERVICE_SPECS
 from alerts.errors import DeadLetterReason, IgnoreReason
 from alerts.models import AlertEvent, AlertEventKind, RuleId, Severity
 
@@ -34,22 +35,11 @@ _IGNORE_REASONS: Final = frozenset(r.value for r in IgnoreReason)
 #: accounts for every input message); `ingest_partial`: the rejected part of a message that was otherwise
 #: used; `engine`: a patient event the engine failed on (its input message was counted as used).
 DEADLETTER_STAGES: Final = ("ingest", "ingest_partial", "engine")
-#: MLLP edge: message types (MSH-9) the listener takes, "not_hl7", "other"; ACK codes; framing faults.
-MLLP_MESSAGE_TYPES: Final = (
-    "ORU^R01",
-    "RDE^O11",
-    "RDE^O01",
-    "ADT^A01",
-    "ADT^A02",
-    "ADT^A03",
-    "ADT^A08",
-    "not_hl7",
-    OTHER,
-)
+#: MLLP edge: ACK codes and framing faults (message types come from the listener, see prime_mllp).
 MLLP_ACK_CODES: Final = ("AA", "AE", "AR")
 MLLP_FRAME_ERRORS: Final = ("garbage", "unterminated", "too_large")
 #: CDS Hooks edge: services, request outcomes, card indicators, feedback outcomes.
-CDS_SERVICES: Final = ("lytewatch-patient-view", "lytewatch-order-sign", "lytewatch-order-select")
+CDS_SERVICES: Final = tuple(CDS_SERVICE_SPECS)
 CDS_OUTCOMES: Final = ("cards", "no_cards", "bad_request", "unauthorized", "unavailable")
 CDS_INDICATORS: Final = ("info", "warning", "critical")
 CDS_FEEDBACK: Final = ("accepted", "overridden")
@@ -176,6 +166,7 @@ class Metrics:
         )
         self.delivery = self.notifications
         self._declare_edges(r)
+        self._mllp_types: frozenset[str] = frozenset({OTHER})
         self._recovery_started: float | None = None
         self._prime_label_free_series()
 
@@ -371,9 +362,10 @@ class Metrics:
 
     # --- edges: MLLP in, CDS Hooks out ----------------------------------------------------------------
 
-    def prime_mllp(self) -> None:
-        """Create the zero series of the MLLP listener."""
-        for message_type in MLLP_MESSAGE_TYPES:
+    def prime_mllp(self, message_types: Iterable[str]) -> None:
+        """Create the zero series of the MLLP listener; `message_types` (MSH-9 labels) close the label set."""
+        self._mllp_types = frozenset(message_types) | {OTHER}
+        for message_type in self._mllp_types:
             for code in MLLP_ACK_CODES:
                 self.mllp_messages.labels(message_type=message_type, ack_code=code)
         for kind in MLLP_FRAME_ERRORS:
@@ -398,7 +390,7 @@ class Metrics:
 
     def count_mllp_message(self, message_type: str, ack_code: str) -> None:
         self.mllp_messages.labels(
-            message_type=_closed(message_type, MLLP_MESSAGE_TYPES), ack_code=_closed(ack_code, MLLP_ACK_CODES)
+            message_type=_closed(message_type, self._mllp_types), ack_code=_closed(ack_code, MLLP_ACK_CODES)
         ).inc()
 
     def count_mllp_bytes(self, n: int) -> None:

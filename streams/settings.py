@@ -5,12 +5,13 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streams.topic_registry import INPUT_TOPICS, default_name
@@ -66,6 +67,8 @@ class Settings(BaseSettings):
     code_mapping_file: Path | None = None
     idle_patient_days: float = Field(7, gt=0, description="drop a patient silent this long (wall clock)")
     sweep_interval_s: float = Field(30, gt=0, description="how often the worker looks for patients to drop")
+    # Well under Kubernetes' 30 s termination grace period, so the worker ends itself before SIGKILL.
+    shutdown_timeout_s: float = Field(20, gt=0, le=600, description="SIGTERM stops the worker within this")
     stall_after_s: float = Field(
         120, gt=0, description="not ready when a stage has waiting input but finished no batch this long"
     )
@@ -85,7 +88,12 @@ class Settings(BaseSettings):
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = Field(8080, ge=1, le=65535)
     dashboard_token: SecretStr | None = None
+    # Machine clients: {"<name>": "sha256:<hex of the token>"}; the name is who an ack comes from.
+    dashboard_tokens: dict[str, str] = Field(default_factory=dict)
     dashboard_public_url: str = "http://127.0.0.1:8080"
+    dashboard_history_per_alert: int = Field(
+        100, ge=2, le=100_000, description="events kept per alert: the first and the latest"
+    )
     # A line the page shows on top of the board, e.g. that it shows demo data and how time is compressed.
     dashboard_notice: str | None = Field(None, max_length=2000)
 
@@ -118,14 +126,25 @@ class Settings(BaseSettings):
     # Bearer token of GET /patients/{id}/state, which workers also use to ask each other.
     state_token: SecretStr | None = None
 
-    @field_validator("cds_issuers", mode="before")
+    @field_validator("dashboard_tokens")
     @classmethod
-    def _issuers_json(cls, value: object) -> object:
+    def _tokens_hashed(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, digest in value.items():
+            if not _TOKEN_NAME.fullmatch(name):
+                raise ValueError(f"token name {name!r}: letters, digits and . _ - only (at most 64)")
+            if not _TOKEN_HASH.fullmatch(digest):
+                raise ValueError(f"token {name!r}: expected sha256:<64 hex digits> (lytewatch hash-token)")
+        return value
+
+    @field_validator("cds_issuers", "dashboard_tokens", mode="before")
+    @classmethod
+    def _json_mapping(cls, value: object, info: ValidationInfo) -> object:
         if isinstance(value, str):
+            shape = _JSON_SHAPES[str(info.field_name)]
             try:
                 return json.loads(value) if value.strip() else {}
             except json.JSONDecodeError as exc:
-                raise ValueError(f'expected JSON {{"<iss>": "<JWKS URL or file>"}}: {exc}') from exc
+                raise ValueError(f"expected JSON {shape}: {exc}") from exc
         return value
 
     @field_validator("cds_allow_unauthenticated")
@@ -164,6 +183,39 @@ class Settings(BaseSettings):
                 raise ValueError(f"expected kafka://host:port (';' between servers), got {value!r}")
         return value
 
+    @field_validator("broker_sasl_password", "dashboard_token", "state_token")
+    @classmethod
+    def _secret_not_empty(cls, value: SecretStr | None) -> SecretStr | None:
+        # An empty secret once silently meant "no authentication": leave the variable unset for that.
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("must not be empty (leave the variable unset instead)")
+        return value
+
+    @field_validator("broker_ssl_cafile")
+    @classmethod
+    def _cafile_readable(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.broker_security_protocol.startswith("SASL"):
+            for name in ("broker_sasl_username", "broker_sasl_password"):
+                if not getattr(self, name):
+                    protocol = f"{ENV_PREFIX}BROKER_SECURITY_PROTOCOL={self.broker_security_protocol}"
+                    raise ValueError(f"{ENV_PREFIX}{name.upper()}: required with {protocol}")
+        if (
+            self.dashboard_token is None
+            and not self.dashboard_tokens
+            and not _is_loopback(self.dashboard_host)
+        ):
+            raise ValueError(
+                f"{ENV_PREFIX}DASHBOARD_HOST: {self.dashboard_host} serves other machines, so "
+                f"{ENV_PREFIX}DASHBOARD_TOKEN or _TOKENS must be set (or listen on 127.0.0.1)"
+            )
+        return self
+
     @cached_property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.hospital_tz)
@@ -179,6 +231,15 @@ class Settings(BaseSettings):
         return {kind: getattr(self, topic.setting) for kind, topic in INPUT_TOPICS.items()}
 
 
+_JSON_SHAPES = {
+    "cds_issuers": '{"<iss>": "<JWKS URL or file>"}',
+    "dashboard_tokens": '{"<name>": "sha256:<hex>"}',
+}
+_TOKEN_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_TOKEN_HASH = re.compile(r"sha256:[0-9a-f]{64}")
+_SECRET_FIELDS = frozenset({"broker_sasl_password", "dashboard_token", "dashboard_tokens", "state_token"})
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -186,9 +247,6 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-_SECRET_FIELDS = frozenset({"broker_sasl_password", "dashboard_token", "state_token"})
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
@@ -205,7 +263,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            field = str(error["loc"][0]) if error["loc"] else "?"
+            if not error["loc"]:  # a rule across settings: its message names them
+                problems.append(error["msg"].removeprefix("Value error, "))
+                continue
+            field = str(error["loc"][0])
             # Never echo a secret back into a log.
             shown = "***" if field in _SECRET_FIELDS else repr(error.get("input"))
             problems.append(f"{ENV_PREFIX}{field.upper()}: {error['msg']} (got {shown})")

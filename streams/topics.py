@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
+from streams.broker_access import BrokerAccessError, check_broker_access
 from streams.kafka import admin_client
 from streams.settings import Settings
 from streams.topic_registry import TOPICS
@@ -83,23 +84,30 @@ async def wait_for_broker(
 ) -> list[tuple[TopicSpec, str]]:
     """Retry until the broker answers and every topic exists (returns what was created or found).
 
-    A worker may start before its broker: it waits here, saying so once, instead of crashing.
+    A worker may start before its broker: it waits here, saying so once, instead of crashing. A broker
+    that refuses our TLS or SASL settings raises BrokerAccessError at once: waiting would not help.
     """
     delay = 0.5
     started = time.monotonic()
     announced = False
     while True:
+        problem = None
         try:
-            report = await ensure_topics(settings)
+            if await check_broker_access(settings):
+                report = await ensure_topics(settings)
+            else:
+                problem = "no bootstrap server answered"
         except (KafkaError, OSError) as exc:
+            problem = f"{type(exc).__name__}: {exc}"
+        if problem is not None:
             if give_up_after is not None and time.monotonic() - started > give_up_after:
-                raise
-            if not announced:
-                log.warning(
-                    "broker %s not reachable (%s); waiting for it",
-                    settings.bootstrap_servers,
-                    type(exc).__name__,
+                raise BrokerAccessError(
+                    f"broker {settings.bootstrap_servers} not reachable after {give_up_after:.0f} s "
+                    f"({problem}): check LYTEWATCH_BROKER and LYTEWATCH_BROKER_SECURITY_PROTOCOL"
                 )
+            if not announced:
+                servers = settings.bootstrap_servers
+                log.warning("broker %s not reachable (%s); waiting for it", servers, problem)
                 announced = True
             await asyncio.sleep(delay)
             delay = min(delay * 2, MAX_BACKOFF_S)

@@ -8,6 +8,7 @@ from typing import Any, Final
 
 from alerts.models import AlertEvent, AlertEventKind, LabEvidence, Severity
 from alerts.notifier.policy import Notification, NotificationKind
+from alerts.text import inert, slack_escape
 
 TITLES: Final = {
     NotificationKind.TRIGGER: "New alert",
@@ -26,26 +27,39 @@ PAGERDUTY_SEVERITY: Final = {
     Severity.ADVISORY: "info",
 }
 _PD_SUMMARY_MAX: Final = 1024
+#: Longest text taken from an alert into a message (a ward, a bed, a name); longer is cut with "…".
+FIELD_MAX: Final = 200
+#: The engine's own sentences (summary, recommendation) are longer, but still bounded.
+SENTENCE_MAX: Final = 1000
 
 
 def alert_link(dashboard_url: str, alert_id: str) -> str:
+    # Alert ids are tokens (the notifier dead-letters any other, streams/notifier/deadletter.py).
     return f"{dashboard_url.rstrip('/')}/#/alerts/{alert_id}"
 
 
+def _text(value: str, limit: int = FIELD_MAX) -> str:
+    """Text from the feed made inert: one line, no control or bidi characters, bounded."""
+    return inert(value, limit)
+
+
 def _lab(evidence: LabEvidence | None) -> dict[str, Any] | None:
-    return None if evidence is None else {"value": evidence.value, "unit": evidence.unit}
+    return None if evidence is None else {"value": evidence.value, "unit": _text(evidence.unit)}
 
 
 def values_text(alert: AlertEvent) -> str:
     """`K 2.9 mmol/L, Mg 0.48 mmol/L` (or `Mg not measured`)."""
     parts = []
     for label, ev in (("K", alert.evidence.potassium), ("Mg", alert.evidence.magnesium)):
-        parts.append(f"{label} {ev.value:g} {ev.unit}" if ev else f"{label} not measured")
+        parts.append(f"{label} {ev.value:g} {_text(ev.unit)}" if ev else f"{label} not measured")
     return ", ".join(parts)
 
 
 def message_fields(alert: AlertEvent, fields: Sequence[str], dashboard_url: str) -> dict[str, Any]:
-    """The configured fields of one alert, in the configured order; absent values are left out."""
+    """The configured fields of one alert, in the configured order; absent values are left out.
+
+    Every text is inert (see alerts.text): formats that give meaning to characters escape further.
+    """
     location = alert.location
     values: dict[str, Any] = {
         "unit": location.unit if location else None,
@@ -70,14 +84,17 @@ def message_fields(alert: AlertEvent, fields: Sequence[str], dashboard_url: str)
             labs = {"potassium": _lab(alert.evidence.potassium), "magnesium": _lab(alert.evidence.magnesium)}
             chosen["values"] = {k: v for k, v in labs.items() if v is not None}
         elif name == "diuretics":
-            chosen["diuretics"] = sorted({d.ingredient for d in alert.evidence.diuretics})
+            chosen["diuretics"] = sorted({_text(d.ingredient) for d in alert.evidence.diuretics})
+        elif isinstance(values.get(name), str):
+            long = name in ("summary", "recommendation", "link")
+            chosen[name] = _text(values[name], SENTENCE_MAX if long else FIELD_MAX)
         elif values.get(name) is not None:
             chosen[name] = values[name]
     return chosen
 
 
 def headline(n: Notification, fields: Sequence[str]) -> str:
-    """One line for chat, e-mail subjects and pager summaries, from the configured fields only."""
+    """One line of inert text for chat, e-mail subjects and pager summaries, from the configured fields."""
     alert = n.alert
     bits = [TITLES[n.kind] + ":"]
     if "severity" in fields:
@@ -86,11 +103,11 @@ def headline(n: Notification, fields: Sequence[str]) -> str:
         bits.append(alert.rule.value)
     place = []
     if "unit" in fields and alert.location and alert.location.unit:
-        place.append(f"unit {alert.location.unit}")
+        place.append(f"unit {_text(alert.location.unit)}")
     if "room" in fields and alert.location and alert.location.room:
-        place.append(f"room {alert.location.room}")
+        place.append(f"room {_text(alert.location.room)}")
     if "bed" in fields and alert.location and alert.location.bed:
-        place.append(f"bed {alert.location.bed}")
+        place.append(f"bed {_text(alert.location.bed)}")
     if place:
         bits.append("(" + " ".join(place) + ")")
     if "values" in fields:
@@ -125,15 +142,21 @@ def webhook_payload(n: Notification, fields: Sequence[str], dashboard_url: str) 
 
 
 def slack_payload(n: Notification, fields: Sequence[str], dashboard_url: str) -> dict[str, Any]:
-    """A Slack-compatible incoming-webhook message (plain `text`, which every clone understands)."""
+    """A Slack-compatible incoming-webhook message (plain `text`, which every clone understands).
+
+    Every line from the alert is escaped, so `<!channel>` or `<http://x|y>` in a ward name stays text;
+    the only markup is our own link.
+    """
     lines = [headline(n, fields)]
     if "summary" in fields:
-        lines.append(n.alert.summary)
+        lines.append(_text(n.alert.summary, SENTENCE_MAX))
     if "recommendation" in fields and n.kind in (NotificationKind.TRIGGER, NotificationKind.ESCALATE):
-        lines.append(n.alert.recommendation)
+        lines.append(_text(n.alert.recommendation, SENTENCE_MAX))
+    text = [slack_escape(line) for line in lines]
     if "link" in fields:
-        lines.append(f"<{alert_link(dashboard_url, n.alert.alert_id)}|Open alert {n.alert.alert_id}>")
-    return {"text": "\n".join(lines)}
+        label = slack_escape(_text(n.alert.alert_id)).replace("|", "&#124;")
+        text.append(f"<{alert_link(dashboard_url, n.alert.alert_id)}|Open alert {label}>")
+    return {"text": "\n".join(text)}
 
 
 def pagerduty_event(
@@ -167,12 +190,15 @@ def pagerduty_event(
 def email_message(
     n: Notification, fields: Sequence[str], dashboard_url: str, sender: str, to: Sequence[str]
 ) -> EmailMessage:
-    """A plain-text e-mail; the X-Lytewatch-Delivery header carries the delivery id."""
+    """A plain-text e-mail; the X-Lytewatch-Delivery header carries the delivery id.
+
+    No CR or LF from the data reaches a header or starts a line of the body (all text is inert).
+    """
     message = EmailMessage()
     message["Subject"] = f"[lytewatch] {headline(n, fields)}"
     message["From"] = sender
     message["To"] = ", ".join(to)
-    message["X-Lytewatch-Delivery"] = n.log_key
+    message["X-Lytewatch-Delivery"] = _text(n.log_key, SENTENCE_MAX)
     lines = [headline(n, fields), ""]
     for name, value in message_fields(n.alert, fields, dashboard_url).items():
         if name == "values":
@@ -180,6 +206,6 @@ def email_message(
         elif isinstance(value, list):
             value = ", ".join(str(v) for v in value)
         lines.append(f"{name}: {value}")
-    lines += ["", f"alert id: {n.alert.alert_id} (revision {n.alert.revision})"]
+    lines += ["", f"alert id: {_text(n.alert.alert_id)} (revision {n.alert.revision})"]
     message.set_content("\n".join(lines) + "\n")
     return message

@@ -17,7 +17,7 @@ class NotificationKind(StrEnum):
     ESCALATE = "escalate"  # first page to the next receiver: not acknowledged within escalate_after
     SEVERITY = "severity"  # the severity rose after receivers were paged (also after an ack)
     REPEAT = "repeat"  # reminder: still open and not acknowledged after repeat_interval
-    ACKNOWLEDGE = "acknowledge"  # someone acknowledged: tell the receivers that were paged
+    ACKNOWLEDGE = "acknowledge"  # first ack at a severity: tell the receivers that were paged
     RESOLVE = "resolve"  # the alert closed: tell the receivers that were paged
 
 
@@ -142,6 +142,10 @@ def _events(transitions: Sequence[Transition], route: RouteMatch, shape: _Shape)
     def paged_by(moment: datetime) -> list[str]:
         return [r for r in receivers if r in paged and paged[r] <= moment]
 
+    # CLINICAL_RULES "Acknowledgements": one `acknowledge` per alert and severity, however many people
+    # acknowledge; a burst of acks (or a script acking in a loop) is one message per receiver.
+    acknowledged_at: set[str] = set()
+
     for t in transitions:
         kind = t.alert.event
         if kind is AlertEventKind.ESCALATED and t.at > shape.first_page:
@@ -151,13 +155,13 @@ def _events(transitions: Sequence[Transition], route: RouteMatch, shape: _Shape)
                 targets = [receivers[0]]
                 paged[receivers[0]] = t.at
             notes.extend(Notification(r, NotificationKind.SEVERITY, t.alert, t.at) for r in targets)
-        elif kind in (AlertEventKind.ACKNOWLEDGED, AlertEventKind.RESOLVED):
-            note_kind = (
-                NotificationKind.ACKNOWLEDGE
-                if kind is AlertEventKind.ACKNOWLEDGED
-                else NotificationKind.RESOLVE
-            )
-            notes.extend(Notification(r, note_kind, t.alert, t.at) for r in paged_by(t.at))
+        elif kind is AlertEventKind.ACKNOWLEDGED:
+            if t.alert.severity.value in acknowledged_at:
+                continue
+            acknowledged_at.add(t.alert.severity.value)
+            notes.extend(Notification(r, NotificationKind.ACKNOWLEDGE, t.alert, t.at) for r in paged_by(t.at))
+        elif kind is AlertEventKind.RESOLVED:
+            notes.extend(Notification(r, NotificationKind.RESOLVE, t.alert, t.at) for r in paged_by(t.at))
     notes.sort(key=lambda n: (n.due, n.level))
     return notes
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import socket
+import ssl
 import struct
 import sys
 import time
@@ -32,9 +33,12 @@ def _read_exact(sock: socket.socket, n: int) -> bytes:
     return data
 
 
-def broker_count(host: str, port: int, timeout: float) -> int:
-    """Send one Metadata request and return how many brokers the cluster reports."""
-    with socket.create_connection((host, port), timeout=timeout) as sock:
+def broker_count(host: str, port: int, timeout: float, cafile: str | None = None) -> int:
+    """Send one Metadata request and return how many brokers the cluster reports (over TLS with `cafile`)."""
+    with socket.create_connection((host, port), timeout=timeout) as raw:
+        sock = raw
+        if cafile is not None:
+            sock = ssl.create_default_context(cafile=cafile).wrap_socket(raw, server_hostname=host)
         sock.settimeout(timeout)
         sock.sendall(_metadata_request(correlation_id=7))
         (size,) = struct.unpack(">i", _read_exact(sock, 4))
@@ -50,12 +54,13 @@ def main() -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9092)
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait in total")
+    parser.add_argument("--cafile", help="speak TLS, trusting this CA (the secured broker's SSL listener)")
     args = parser.parse_args()
     deadline = time.monotonic() + args.timeout
     last_error = "no attempt"
     while time.monotonic() < deadline:
         try:
-            if broker_count(args.host, args.port, timeout=2.0) >= 1:
+            if broker_count(args.host, args.port, timeout=2.0, cafile=args.cafile) >= 1:
                 return 0
             last_error = "metadata lists no broker yet"
         except (OSError, ConnectionError, struct.error) as exc:

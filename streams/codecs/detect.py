@@ -12,6 +12,7 @@ from alerts.errors import AlertsError, DeadLetterReason
 from streams.codecs.base import Decoded, Format
 from streams.codecs.fhir import decode_fhir
 from streams.codecs.hl7v2 import decode_hl7
+from streams.codecs.limits import within_limits
 from streams.codecs.native import decode_native
 from streams.errors import DecodeError
 from streams.topic_registry import InputKind
@@ -66,9 +67,10 @@ def decode(kind: InputKind, raw: bytes, *, tz: tzinfo, mapping: CodeMapping) -> 
 
     Raises only DecodeError, for a message that is wholly unusable (including one whose watched items
     were all rejected). Watched items rejected next to usable ones come back in `Decoded.rejected`.
+    Ids and free text over the limits of streams.codecs.limits are rejected as schema_error.
     """
     try:
-        return _decode(kind, raw, tz, mapping)
+        return within_limits(_decode(kind, raw, tz, mapping))
     except DecodeError:
         raise
     except AlertsError as exc:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import orjson
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError, KafkaTimeoutError
 from faust.types.web import ResourceOptions
 from faust.web import Request, Response, View
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -26,6 +29,8 @@ from streams.codecs.fhir import classify_request
 from streams.edges.cds_auth import AuthError, JwtVerifier
 from streams.edges.patient_state import StateUnavailable, patient_view, register_state_page
 from streams.errors import DecodeError
+from streams.kafka import producer
+from streams.settings import Settings
 
 if TYPE_CHECKING:
     from streams.worker.runtime import Runtime
@@ -33,6 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _FETCH_TIMEOUT = aiohttp.ClientTimeout(total=5.0)
+_FEEDBACK_WAIT_S = 8.0
 # CDS Hooks services answer browsers too (SMART-launched EHR front ends, the CDS Hooks sandbox): CORS for
 # any origin, without cookies; the JWT travels in the Authorization header.
 _CORS = {
@@ -122,6 +128,46 @@ def draft_orders(rt: Runtime, context: dict[str, Any], service: str) -> list[Dra
     return drafts
 
 
+class FeedbackStore:
+    """Feedback onto its topic with a plain producer: acks=all and no endless retries, so 503 = not stored.
+
+    faust's producer retries a batch until the broker is back, so feedback answered 503 would be written
+    later and again when the EHR resends; this one gives a batch up after its timeout and never sends it.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+
+    async def _started(self) -> AIOKafkaProducer:
+        async with self._lock:
+            if self._producer is None:
+                candidate = producer(
+                    self.settings,
+                    enable_idempotence=False,
+                    request_timeout_ms=int(_FEEDBACK_WAIT_S * 750),
+                    linger_ms=0,
+                )
+                try:
+                    await candidate.start()
+                except BaseException:
+                    await candidate.stop()
+                    raise
+                self._producer = candidate
+            return self._producer
+
+    async def store(self, records: list[tuple[bytes, dict[str, Any]]]) -> None:
+        started = await self._started()
+        topic = self.settings.topic_cds_feedback
+        deliveries = [await started.send(topic, value=orjson.dumps(v), key=k) for k, v in records]
+        await asyncio.gather(*deliveries)
+
+    async def close(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+
+
 class CdsHooks:
     """The service behind the pages: authentication, the patient's state, cards, feedback, metrics."""
 
@@ -129,6 +175,7 @@ class CdsHooks:
         self.rt = rt
         self.verifier = JwtVerifier(rt.settings.cds_issuers, self._fetch)
         rt.metrics.prime_cds()
+        self.feedback_store = FeedbackStore(rt.settings)
         base = rt.settings.cds_public_url or f"http://{rt.settings.web_host}:{rt.settings.web_port}"
         self.base_url = base.rstrip("/")
 
@@ -175,17 +222,19 @@ class CdsHooks:
         except ValidationError as exc:
             raise BadRequest(_problem(exc)) from None
         received = datetime.now(UTC).isoformat()
-        topic = self.rt.settings.topic_cds_feedback
-        deliveries = []
-        for item in request.feedback:
-            record = {"service": service, "received_at": received, **item.model_dump(by_alias=True)}
-            deliveries.append(
-                await self.rt.app.producer.send(
-                    topic, item.card.encode(), orjson.dumps(record), None, None, None
-                )
+        records = [
+            (
+                item.card.encode(),
+                {"service": service, "received_at": received, **item.model_dump(by_alias=True)},
             )
-        for delivery in deliveries:
-            await delivery  # stored (acks=all) before we say so
+            for item in request.feedback
+        ]
+        # Stored (acks=all) before we say so, within what an EHR waits for an answer; otherwise 503, nothing
+        # stored, and the EHR may send it again.
+        try:
+            await asyncio.wait_for(self.feedback_store.store(records), timeout=_FEEDBACK_WAIT_S)
+        except TimeoutError:
+            raise KafkaTimeoutError("the broker did not confirm the feedback in time") from None
         for item in request.feedback:
             self.rt.metrics.count_cds_feedback(service, item.outcome)
         return len(request.feedback)
@@ -196,6 +245,11 @@ def register_cds_pages(rt: Runtime) -> None:
     register_state_page(rt)
     service = CdsHooks(rt)
     metrics = rt.metrics
+
+    @rt.app.on_before_shutdown.connect  # type: ignore[arg-type]
+    async def close_feedback_store(app: Any, **kwargs: Any) -> None:
+        await service.feedback_store.close()
+
     identifier_system = rt.settings.cds_patient_identifier_system
 
     @rt.app.page("/cds-services", cors_options=_CORS)
@@ -239,4 +293,8 @@ def register_cds_pages(rt: Runtime) -> None:
                 return self.json({"error": str(exc)}, status=401)
             except BadRequest as exc:
                 return self.json({"error": str(exc)}, status=400)
+            except (KafkaError, OSError) as exc:
+                # Not stored, so not acknowledged: the EHR may send it again.
+                log.warning("CDS feedback not stored (%s)", type(exc).__name__)
+                return self.json({"error": "feedback could not be stored; retry"}, status=503)
             return self.json({"stored": stored})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -24,6 +25,7 @@ ACCEPTED: dict[tuple[str, str], str] = {
 #: Label values of the message-type metric: the accepted types, then these two.
 NOT_HL7 = "not_hl7"
 OTHER_TYPE = "other"
+MESSAGE_TYPE_LABELS = (*(f"{t}^{e}" for t, e in ACCEPTED), NOT_HL7, OTHER_TYPE)
 
 # Used for the ACK of something that has no usable MSH of its own.
 _FALLBACK_MSH = "MSH|^~\\&|||||||^||P|2.5"
@@ -121,12 +123,15 @@ def _source_msh(raw: bytes | None) -> hl7.Message:
 def build_ack(raw: bytes | None, code: AckCode, error: tuple[ErrorCode, str] | None = None) -> bytes:
     """The original-mode ACK of `raw` (MSA-2 = its MSH-10), with an ERR segment for AE and AR."""
     source = _source_msh(raw)
-    try:
-        ack = source.create_ack(str(code), application=str(source.segment("MSH")(5)) or "LYTEWATCH")
-    except (TypeError, IndexError, KeyError):
-        # An MSH-9 without components or similar: answer from the neutral header (MSA-2 is then empty).
-        source = hl7.parse(_FALLBACK_MSH)
-        ack = source.create_ack(str(code), application="LYTEWATCH")
+    # python-hl7 0.4.5 stamps MSH-7 with datetime.utcnow(), deprecated since Python 3.12 (same value).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            ack = source.create_ack(str(code), application=str(source.segment("MSH")(5)) or "LYTEWATCH")
+        except (TypeError, IndexError, KeyError):
+            # An MSH-9 without components or similar: answer from the neutral header (MSA-2 then empty).
+            source = hl7.parse(_FALLBACK_MSH)
+            ack = source.create_ack(str(code), application="LYTEWATCH")
     segments = [str(ack).rstrip("\r")]
     if error is not None:
         err_code, text = error

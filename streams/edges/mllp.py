@@ -16,8 +16,10 @@ from hl7.mllp import HL7StreamWriter
 from hl7.mllp.streams import HL7StreamProtocol
 from prometheus_client.aiohttp import make_aiohttp_handler
 
-from streams.edges.hl7_ack import NOT_HL7, AckCode, ErrorCode, Rejected, build_ack, route
+from streams.broker_access import check_broker_access
+from streams.edges.hl7_ack import MESSAGE_TYPE_LABELS, AckCode, ErrorCode, Rejected, build_ack, route
 from streams.edges.mllp_frames import FrameReader, FrameTooLarge
+from streams.http_headers import harden
 from streams.kafka import client_options
 from streams.metrics import Metrics
 from streams.settings import Settings
@@ -34,7 +36,7 @@ class Listener:
     def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics()
-        self.metrics.prime_mllp()
+        self.metrics.prime_mllp(MESSAGE_TYPE_LABELS)
         self.topics = {kind: name for kind, name in settings.input_topics.items() if kind != "acks"}
         self._producer: AIOKafkaProducer | None = None
         self._connector: asyncio.Task[None] | None = None
@@ -125,8 +127,9 @@ class Listener:
         self.metrics.count_mllp_message(decision.label, AckCode.ACCEPT)
         return build_ack(raw, AckCode.ACCEPT)
 
-    def _reject(self, raw: bytes | None, text: str, label: str = NOT_HL7) -> bytes:
-        self.metrics.count_mllp_message(label, AckCode.REJECT)
+    def _reject(self, raw: bytes, text: str) -> bytes:
+        """AR for a frame refused for its framing (no end block, too large), counted under its MSH-9."""
+        self.metrics.count_mllp_message(route(raw).label, AckCode.REJECT)
         log.warning("MLLP frame rejected (AR): %s", text)
         return build_ack(raw, AckCode.REJECT, (ErrorCode.DATA_TYPE, text))
 
@@ -149,7 +152,7 @@ class Listener:
                 except FrameTooLarge as exc:
                     self.metrics.count_mllp_frame_error("too_large")
                     limit = self.settings.mllp_max_message_bytes
-                    writer.writeblock(self._reject(exc.head, f"message over the {limit}-byte limit", "other"))
+                    writer.writeblock(self._reject(exc.head, f"message over the {limit}-byte limit"))
                     await writer.drain()
                     continue
                 if frame.skipped:
@@ -214,7 +217,9 @@ def tls_context(settings: Settings) -> ssl.SSLContext | None:
     return context
 
 
-async def _start_web(listener: Listener, settings: Settings) -> web.AppRunner:
+def web_app(listener: Listener) -> web.Application:
+    """/metrics, /healthz and /readyz of the listener."""
+
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "alive"})
 
@@ -234,10 +239,15 @@ async def _start_web(listener: Listener, settings: Settings) -> web.AppRunner:
         return web.json_response(body, status=200 if ready else 503)
 
     app = web.Application()
+    harden(app)
     app.router.add_get("/metrics", make_aiohttp_handler(listener.metrics.registry))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    runner = web.AppRunner(app, access_log=None)
+    return app
+
+
+async def _start_web(listener: Listener, settings: Settings) -> web.AppRunner:
+    runner = web.AppRunner(web_app(listener), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.mllp_host, settings.mllp_web_port).start()
     return runner
@@ -245,6 +255,7 @@ async def _start_web(listener: Listener, settings: Settings) -> web.AppRunner:
 
 async def run_mllp(settings: Settings) -> None:
     """The `lytewatch mllp` process: listen until cancelled."""
+    await check_broker_access(settings)  # wrong TLS/SASL settings: BrokerAccessError now, not retries
     listener = Listener(settings)
     await listener.start()
     runner = await _start_web(listener, settings)

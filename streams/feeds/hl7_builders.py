@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -276,8 +276,15 @@ def native_adt(
     }
 
 
-# (code, text, value, unit, HL7 status flag F/C/X/D, result id for JSON and FHIR)
-Result = tuple[str, str, float | str | None, str, str, str]
+class Result(NamedTuple):
+    """One K or Mg result of a specimen, as the lab sends it."""
+
+    code: str
+    text: str
+    value: float | str | None  # a string is a non-numeric value ("hemolyzed"); None a cancelled result
+    unit: str
+    status: str  # the HL7 status flag: F, C, X or D
+    result_id: str  # the result id of the JSON and FHIR forms
 
 
 def lab_messages(

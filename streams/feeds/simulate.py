@@ -286,14 +286,15 @@ class _Hospital:
         self.seq += 1
         rid = f"R{self.seq}"
         results: list[Result] = [
-            ("6298-4" if gas else "2823-3", "Potassium", round(k, 1), "mmol/L", "F", f"{rid}-K")
+            Result("6298-4" if gas else "2823-3", "Potassium", round(k, 1), "mmol/L", "F", f"{rid}-K")
         ]
         if not gas and rng.random() < MG_WITH_CHEM:
             mg = _quantile(MG_MG_DL, _normal_cdf(_MG_SHARED * p.magnesium_z + _MG_OWN * em))
             if p.mg_mmol:
-                results.append(("2601-3", "Magnesium", round(mg * 0.4114, 2), "mmol/L", "F", f"{rid}-MG"))
+                magnesium = Result("2601-3", "Magnesium", round(mg * 0.4114, 2), "mmol/L", "F", f"{rid}-MG")
             else:
-                results.append(("19123-9", "Magnesium", round(mg, 1), "mg/dL", "F", f"{rid}-MG"))
+                magnesium = Result("19123-9", "Magnesium", round(mg, 1), "mg/dL", "F", f"{rid}-MG")
+            results.append(magnesium)
         faults = self.faults
         delay = _quantile(RESULT_DELAY_H, rng.random()) * 3600.0
         if faults.out_of_order and rng.random() < faults.out_of_order:
@@ -303,25 +304,25 @@ class _Hospital:
         self.push(released, _Action.EMIT, (lab, results))
         for share, flag in ((faults.corrections, "C"), (faults.cancellations, "X")):
             if share and rng.random() < share:
-                code, text, value, unit, _, r = rng.choice(results)
+                sent = rng.choice(results)
+                value = sent.value
                 if flag == "C" and isinstance(value, float):
                     value = round(value * rng.uniform(0.85, 1.15), 2)
                 elif flag == "X":
                     flag, value = ("D" if rng.random() < 0.3 else "X"), None
                 later = released + rng.uniform(1.0, 12.0) * 3600.0
                 again = lab._replace(with_unwatched=False)
-                self.push(later, _Action.EMIT, (again, [(code, text, value, unit, flag, r)]))
+                self.push(later, _Action.EMIT, (again, [sent._replace(value=value, status=flag)]))
 
     def release(self, now: float, lab: _LabDraw, results: list[Result]) -> None:
         """The lab releases results; half of the bad share is a bad value or unit, half a broken message."""
         rng, bad = self.rng, self.faults.bad * 0.5
         if bad and rng.random() < bad:
             i = rng.randrange(len(results))
-            code, text, value, unit, flag, r = results[i]
             if rng.random() < 0.5:
-                results[i] = (code, text, rng.choice(_NON_NUMERIC), unit, flag, r)
+                results[i] = results[i]._replace(value=rng.choice(_NON_NUMERIC))
             else:
-                results[i] = (code, text, value, rng.choice(_UNKNOWN_UNITS), flag, r)
+                results[i] = results[i]._replace(unit=rng.choice(_UNKNOWN_UNITS))
         for message in self.lab_messages(now, lab, results):
             self.emit("labs.results", message, now=now, bad=bad)
 
@@ -342,7 +343,7 @@ class _Hospital:
             control = ""
             if extra:
                 sodium = float(rng.randint(130, 148))
-                results = [*results, ("2951-2", "Sodium", sodium, "mmol/L", "F", f"{filler}-NA")]
+                results = [*results, Result("2951-2", "Sodium", sodium, "mmol/L", "F", f"{filler}-NA")]
         return lab_messages(fmt, control_id=control, patient_id=p.patient_id, encounter_id=p.encounter_id,
                             location=p.location, filler=filler, collected=collected, released=iso_utc(now),
                             results=results, panel=panel, note=note)  # fmt: skip

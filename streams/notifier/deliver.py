@@ -16,6 +16,21 @@ log = logging.getLogger(__name__)
 Sleep = Callable[[float], Awaitable[None]]
 
 
+async def _send(receiver: Receiver, notification: Notification) -> None:
+    """One attempt; any other failure (a message that cannot be built or sent) is permanent.
+
+    So one alert whose content a library refuses becomes a dead letter, and never stops the notifier.
+    """
+    try:
+        await receiver.send(notification)
+    except (DeliveryError, asyncio.CancelledError):
+        raise
+    except Exception as exc:  # every failure of one message must end as a dead letter
+        detail = f"message not deliverable ({type(exc).__name__})"
+        # The library's text may quote the message, so it goes to the dead letter, not into logs.
+        raise DeliveryError(detail, retriable=False, body=str(exc)[:1000]) from exc
+
+
 async def deliver(
     receiver: Receiver,
     notification: Notification,
@@ -32,7 +47,7 @@ async def deliver(
     while True:
         attempt += 1
         try:
-            await receiver.send(notification)
+            await _send(receiver, notification)
         except DeliveryError as exc:
             exc.attempts = attempt
             delay = retry_delay(exc, attempt, policy)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from typing import Any
 
 from aiokafka import TopicPartition
@@ -14,6 +15,8 @@ from alerts.notifier.policy import identity_of_key
 from streams import kafka
 from streams.settings import Settings
 from streams.topics import topic_specs
+
+log = logging.getLogger("lytewatch.notifier")
 
 
 class DeliveryLog:
@@ -56,8 +59,12 @@ async def read_delivery_log(settings: Settings, topic: str) -> DeliveryLog:
             batch = await consumer.getmany(*todo, timeout_ms=500, max_records=10_000)
             for records in batch.values():
                 for record in records:
-                    if record.key is not None and record.value is not None:
+                    if record.key is None or record.value is None:
+                        continue
+                    try:
                         book.add(record.key.decode(), json.loads(record.value))
+                    except ValueError:  # a foreign record must not keep the notifier from starting
+                        log.warning("delivery log: skipping unreadable record at offset %d", record.offset)
             todo = {tp for tp in todo if await consumer.position(tp) < end[tp]}
     finally:
         await consumer.stop()

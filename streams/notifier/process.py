@@ -14,12 +14,16 @@ from aiohttp import web
 from prometheus_client.aiohttp import make_aiohttp_handler
 
 from alerts.notifier.routing import RoutesFileError, load_routes
+from streams.broker_access import BrokerAccessError, check_broker_access
+from streams.http_headers import harden
 from streams.logs import configure_logging
 from streams.notifier.service import NotifierService
 from streams.settings import Settings, load_settings
 
 
-async def _start_web(service: NotifierService, settings: Settings) -> web.AppRunner:
+def web_app(service: NotifierService) -> web.Application:
+    """/metrics, /healthz and /readyz of the notifier."""
+
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
@@ -28,9 +32,15 @@ async def _start_web(service: NotifierService, settings: Settings) -> web.AppRun
         return web.json_response({"ready": ready}, status=200 if ready else 503)
 
     app = web.Application()
+    harden(app)
     app.router.add_get("/metrics", make_aiohttp_handler(service.metrics.registry))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    return app
+
+
+async def _start_web(service: NotifierService, settings: Settings) -> web.AppRunner:
+    app = web_app(service)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.web_host, settings.notifier_web_port).start()
@@ -42,6 +52,7 @@ async def run_notifier(
 ) -> None:
     """The `lytewatch notifier` process: serve /metrics, /healthz, /readyz and notify until cancelled."""
     routing = load_routes(routes_path)
+    await check_broker_access(settings)  # wrong TLS/SASL settings: BrokerAccessError now, not retries
     service = NotifierService(settings, routing, start_from=start_from)
     runner = await _start_web(service, settings)
     try:
@@ -78,7 +89,11 @@ def main(argv: list[str] | None = None) -> int:
         await run_notifier(settings, routes, start_from="earliest" if args.from_beginning else "latest")
 
     with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
-        asyncio.run(_main())
+        try:
+            asyncio.run(_main())
+        except BrokerAccessError as exc:
+            print(f"lytewatch notifier: {exc}", file=sys.stderr)
+            return 2
     return 0
 
 

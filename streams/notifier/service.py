@@ -15,8 +15,8 @@ from typing import Literal
 import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from pydantic import ValidationError
 
+from alerts.errors import DeadLetterReason
 from alerts.models import AlertEvent
 from alerts.notifier.delivery import DeliveryError
 from alerts.notifier.policy import (
@@ -32,6 +32,12 @@ from alerts.notifier.routing import RouteMatch, RoutingConfig, match_routes
 from streams import kafka
 from streams.logs import message_ref
 from streams.metrics import Metrics
+from streams.notifier.deadletter import (
+    UnreadableAlertError,
+    delivery_letter,
+    read_alert,
+    unreadable_letter,
+)
 from streams.notifier.deliver import deliver
 from streams.notifier.delivery_log import DeliveryLog, ensure_notifier_topics, read_delivery_log
 from streams.notifier.receivers import Receiver, build_receivers
@@ -117,6 +123,7 @@ class NotifierService(ConsumerRebalanceListener):
         self._producer: AIOKafkaProducer | None = None
         self._receivers: dict[str, Receiver] = {}
         self._loaded_once = False
+        self._letters: list[tuple[bytes | None, bytes]] = []  # dead letters to write before committing
 
     # --- lifecycle ----------------------------------------------------------------------------------
 
@@ -159,7 +166,8 @@ class NotifierService(ConsumerRebalanceListener):
             batch = await consumer.getmany(timeout_ms=int(self.tick * 1000), max_records=1000)
             for tp, records in batch.items():
                 for record in records:
-                    self._apply(tp, record)
+                    self._apply_one(tp, record)
+            await self._flush_letters()
             self._schedule()
             if loop.time() - last_commit >= self.commit_interval:
                 await self._commit()
@@ -197,14 +205,36 @@ class NotifierService(ConsumerRebalanceListener):
 
     # --- consuming ----------------------------------------------------------------------------------
 
-    def _apply(self, tp: TopicPartition, record: ConsumerRecord) -> None:
+    def _apply_one(self, tp: TopicPartition, record: ConsumerRecord) -> None:
+        """Read one record; one that is not an alert event, or that fails, becomes a dead letter."""
         self._next[tp] = record.offset + 1
         ref = message_ref(tp.topic, tp.partition, record.offset)
         try:
-            alert = AlertEvent.model_validate_json(record.value)
-        except ValidationError as exc:
-            log.warning("skipping %s: not an alert event (%d errors)", ref, exc.error_count())
+            alert = read_alert(record.value)
+        except UnreadableAlertError as exc:
+            log.warning("dead-lettering %s: not an alert event (%s)", ref, exc.reason.value)
+            self._letter(record, exc.reason, exc.detail)
             return
+        try:
+            self._apply(tp, record, alert, ref)
+        except Exception as exc:  # one bad alert must not stop paging for every other alert
+            # The exception text may quote patient data: only its type at ERROR, the rest at DEBUG.
+            log.error("dead-lettering %s: the notifier failed on it (%s)", ref, type(exc).__name__)  # noqa: TRY400
+            log.debug("failure on %s", ref, exc_info=True)
+            self._letter(record, DeadLetterReason.PROCESSING_ERROR, type(exc).__name__)
+
+    def _letter(self, record: ConsumerRecord, reason: DeadLetterReason, detail: str) -> None:
+        self._letters.append((record.key, unreadable_letter(record, reason, detail, self.clock())))
+        self.metrics.count_deadletter(record.topic, reason)
+
+    async def _flush_letters(self) -> None:
+        """Write the dead letters of the batch before any commit can move past their records."""
+        assert self._producer is not None
+        letters, self._letters = self._letters, []
+        for key, value in letters:
+            await self._producer.send_and_wait(self.settings.topic_notifier_deadletter, value, key=key)
+
+    def _apply(self, tp: TopicPartition, record: ConsumerRecord, alert: AlertEvent, ref: str) -> None:
         at = transition_time(alert, datetime.fromtimestamp(record.timestamp / 1000, UTC))
         self._latest[tp] = max(at, self._latest.get(tp, at))
         if self._finished.get(alert.alert_id, -1) >= alert.revision:
@@ -354,23 +384,9 @@ class NotifierService(ConsumerRebalanceListener):
 
     async def _dead_letter(self, note: Notification, receiver: Receiver, exc: DeliveryError) -> None:
         assert self._producer is not None
-        letter = {
-            "alert": note.alert.model_dump(mode="json"),
-            "receiver": note.receiver,
-            "receiver_type": receiver.type,
-            "notification": note.kind_label,
-            "delivery_id": note.log_key,
-            "reason": str(exc),
-            "status": exc.status,
-            "response": exc.body,
-            "retriable": exc.retriable,
-            "attempts": exc.attempts,
-            "at": self.clock().isoformat(),
-        }
+        letter = delivery_letter(note, receiver, exc, self.clock())
         topic = self.settings.topic_notifier_deadletter
-        await self._producer.send_and_wait(
-            topic, json.dumps(letter).encode(), key=note.alert.alert_id.encode()
-        )
+        await self._producer.send_and_wait(topic, letter, key=note.alert.alert_id.encode())
 
     # --- offsets ------------------------------------------------------------------------------------
 

@@ -73,8 +73,9 @@ class AlertRecord:
     """Everything the book knows of one alert."""
 
     view: AlertView
+    # The first event and the latest ones; `history_omitted` counts those dropped in between.
     history: list[HistoryEntry] = field(default_factory=list)
-    seen_revisions: set[int] = field(default_factory=set)
+    history_omitted: int = 0
 
 
 def _sort_key(view: AlertView) -> tuple[int, float, str]:
@@ -90,13 +91,24 @@ class AlertBook:
 
     Pure: no I/O, no clock. Sequence numbers start at `first_seq` and grow by one per applied transition;
     the dashboard starts them from a boot-time base so that ids from an earlier run of the process are
-    recognisably foreign. The log of recent transitions (for SSE resumption) keeps `max_log` entries and
-    the book forgets the oldest resolved alerts beyond `max_closed`, so memory stays bounded.
+    recognisably foreign. The log of recent transitions (for SSE resumption) keeps `max_log` entries,
+    each alert's history its first event and the latest `max_history - 1` (an ack storm cannot grow it),
+    and the book forgets the oldest resolved alerts beyond `max_closed`, so memory stays bounded.
     """
 
-    def __init__(self, *, first_seq: int = 1, max_log: int = 10_000, max_closed: int = 10_000) -> None:
+    def __init__(
+        self,
+        *,
+        first_seq: int = 1,
+        max_log: int = 10_000,
+        max_closed: int = 10_000,
+        max_history: int = 100,
+    ) -> None:
         if first_seq < 1:
             raise ValueError("first_seq must be >= 1")
+        if max_history < 2:
+            raise ValueError("max_history must be >= 2 (the first event and the latest)")
+        self._max_history = max_history
         self._first_seq = first_seq
         self._next_seq = first_seq
         self._records: dict[str, AlertRecord] = {}
@@ -120,13 +132,10 @@ class AlertBook:
     def apply(self, event: AlertEvent) -> Transition | None:
         """Apply one event; None when it changes nothing (a re-delivery, or older than what is known)."""
         record = self._records.get(event.alert_id)
-        if record is not None:
-            if event.revision in record.seen_revisions:
-                return None
-            # A revision older than the current one (an out-of-order re-delivery) must not roll the
-            # alert back; it cannot be a new transition either.
-            if event.revision < record.view.revision:
-                return None
+        # A revision not newer than the current one is a re-delivery, or an out-of-order one that must
+        # not roll the alert back; it cannot be a new transition either.
+        if record is not None and event.revision <= record.view.revision:
+            return None
         seq = self._next_seq
         self._next_seq += 1
         before = record.view if record is not None else None
@@ -137,7 +146,9 @@ class AlertBook:
             self._by_patient.setdefault(event.patient_id, {})[event.alert_id] = None
         record.view = view
         record.history.append(HistoryEntry(seq=seq, event=event))
-        record.seen_revisions.add(event.revision)
+        if len(record.history) > self._max_history:
+            del record.history[1]  # keep the first event: when and why the alert opened
+            record.history_omitted += 1
         self._track_open(view)
         transition = Transition(seq=seq, event=event, view=view, before=before)
         self._log.append(transition)

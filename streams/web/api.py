@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,10 +17,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from pydantic import ValidationError
 
 from alerts.models import RuleId, Severity
+from streams.http_headers import harden
 from streams.metrics import BurdenCollector
 from streams.web.alert_book import AlertBook, AlertFilter, AlertView, Transition
 from streams.web.clinical_api import ClinicalViews, add_clinical_routes
 from streams.web.openapi import AckRequest, build_openapi
+from streams.web.request_guard import request_guard
+from streams.web.tokens import Caller, Tokens
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +111,8 @@ class DashboardState:
 
 STATE_KEY = web.AppKey("state", DashboardState)
 SEND_ACK_KEY: web.AppKey[AckSender] = web.AppKey("send_ack")
-TOKEN_KEY = web.AppKey("token", str)
+TOKENS_KEY = web.AppKey("tokens", Tokens)
+CALLER_KEY = web.RequestKey("caller", Caller)
 KEEPALIVE_KEY = web.AppKey("keepalive", float)
 
 
@@ -130,25 +133,11 @@ def _view_json(view: AlertView) -> Any:
 
 
 @web.middleware
-async def _security_headers(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    response = await handler(request)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    # The stream URL may carry the token as a query parameter; never leak it in a Referer.
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
-    response.headers.setdefault(
-        "Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; base-uri 'none'"
-    )
-    return response
-
-
-@web.middleware
 async def _bearer_token(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    token = request.app.get(TOKEN_KEY)
-    if token and request.path.startswith("/api/"):
+    tokens = request.app[TOKENS_KEY]
+    if tokens.required and request.path.startswith("/api/"):
         header = request.headers.get("Authorization", "")
         scheme, _, offered = header.partition(" ")
         if scheme.lower() != "bearer":
@@ -156,10 +145,12 @@ async def _bearer_token(
         # EventSource cannot set headers, so the stream alone also takes the token in the query.
         if not offered and request.path == "/api/alerts/stream":
             offered = request.query.get("token", "")
-        if not hmac.compare_digest(offered.strip().encode(), token.encode()):
+        caller = tokens.identify(offered)
+        if caller is None:
             response = _error(401, "unauthorized", "a valid bearer token is required")
             response.headers["WWW-Authenticate"] = 'Bearer realm="lytewatch"'
             return response
+        request[CALLER_KEY] = caller
     return await handler(request)
 
 
@@ -199,7 +190,8 @@ async def get_alert(request: web.Request) -> web.Response:
     if record is None:
         return _error(404, "not_found", "no such alert")
     history = [{"seq": h.seq, "event": h.event.model_dump(mode="json")} for h in record.history]
-    return _json({"alert": _view_json(record.view), "history": history})
+    detail = {"alert": _view_json(record.view), "history": history}
+    return _json(detail | {"history_omitted": record.history_omitted})
 
 
 async def acknowledge(request: web.Request) -> web.Response:
@@ -223,10 +215,12 @@ async def acknowledge(request: web.Request) -> web.Response:
     if not record.view.open:
         return _error(409, "resolved", "the alert is resolved and can no longer be acknowledged")
     at = datetime.now(UTC)
+    caller = request.get(CALLER_KEY)
     ack = {
         "alert_id": record.view.alert_id,
         "patient_id": record.view.patient_id,
-        "by": body.by,
+        # A named machine token is a verified identity: it, not the typed `by`, says who acknowledged.
+        "by": caller.name if caller is not None and caller.name else body.by,
         "at": at.isoformat(),
         "note": body.note,
     }
@@ -350,11 +344,17 @@ def create_app(
     send_ack: AckSender,
     *,
     token: str | None = None,
+    named_tokens: Mapping[str, str] | None = None,
     keepalive: float = 15.0,
     views: ClinicalViews | None = None,
+    public_url: str = "http://127.0.0.1:8080",
 ) -> web.Application:
-    """The aiohttp application; `send_ack(key, value)` must raise AckUnavailableError on failure."""
-    app = web.Application(middlewares=[_security_headers, _bearer_token])
+    """The aiohttp application; `send_ack(key, value)` must raise AckUnavailableError on failure.
+
+    Requests for another Host, and state changes from another site, are refused (request_guard).
+    """
+    app = web.Application(middlewares=[request_guard(public_url, _error), _bearer_token])
+    harden(app)
     views = ClinicalViews() if views is None else views
 
     def burden_figures() -> list[dict[str, Any]]:
@@ -363,10 +363,10 @@ def create_app(
     state.metrics.registry.register(BurdenCollector(burden_figures))
     app[STATE_KEY] = state
     app[SEND_ACK_KEY] = send_ack
-    if token:
-        app[TOKEN_KEY] = token
+    tokens = Tokens(token or None, dict(named_tokens or {}))
+    app[TOKENS_KEY] = tokens
     app[KEEPALIVE_KEY] = keepalive
-    spec = build_openapi(token_required=bool(token))
+    spec = build_openapi(token_required=tokens.required)
 
     async def openapi(request: web.Request) -> web.Response:
         return _json(spec)

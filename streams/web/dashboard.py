@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 import time
 
 from aiohttp import web
@@ -17,6 +18,7 @@ from pydantic import ValidationError
 from alerts.codes import load_code_mapping
 from alerts.models import AlertEvent
 from alerts.rulesfile import load_rules
+from streams.broker_access import BrokerAccessError, check_broker_access
 from streams.codecs import InputKind
 from streams.kafka import client_options
 from streams.settings import Settings, load_settings
@@ -143,7 +145,9 @@ class Dashboard:
         self.settings = settings
         # Microseconds since the epoch: sequence ids of an earlier run of the process are always lower,
         # so a browser reconnecting after a restart gets a snapshot, not someone else's replay.
-        self.state = DashboardState(book=AlertBook(first_seq=time.time_ns() // 1000, max_log=max_log))
+        history = settings.dashboard_history_per_alert
+        book = AlertBook(first_seq=time.time_ns() // 1000, max_log=max_log, max_history=history)
+        self.state = DashboardState(book=book)
         self._port = settings.dashboard_port if port is None else port
         self._keepalive = keepalive
         self._acks = AckProducer(settings)
@@ -174,7 +178,13 @@ class Dashboard:
     async def start(self) -> None:
         token = self.settings.dashboard_token.get_secret_value() if self.settings.dashboard_token else None
         app = create_app(
-            self.state, self._acks.send, token=token, keepalive=self._keepalive, views=self.views
+            self.state,
+            self._acks.send,
+            token=token,
+            named_tokens=self.settings.dashboard_tokens,
+            keepalive=self._keepalive,
+            views=self.views,
+            public_url=self.settings.dashboard_public_url,
         )
         self._runner = web.AppRunner(app, access_log_class=_AccessLogger, shutdown_timeout=2.0)
         await self._runner.setup()
@@ -199,7 +209,8 @@ class Dashboard:
 
 
 async def run_dashboard(settings: Settings) -> None:
-    """Run the dashboard until cancelled."""
+    """Run the dashboard until cancelled (BrokerAccessError at once if the broker refuses our TLS/SASL)."""
+    await check_broker_access(settings)
     dashboard = Dashboard(settings)
     await dashboard.start()
     try:
@@ -220,7 +231,11 @@ def main() -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await run_dashboard(settings)
 
-    asyncio.run(serve())
+    try:
+        asyncio.run(serve())
+    except BrokerAccessError as exc:
+        print(f"lytewatch dashboard: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

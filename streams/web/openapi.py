@@ -7,9 +7,16 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.json_schema import models_json_schema
 
+from alerts.errors import InvalidInputError
 from alerts.models import AlertEvent, RuleId, Severity
+from streams.codecs.limits import NAME, NOTE, Limit, check
 from streams.web.alert_book import AlertView
 from streams.web.openapi_clinical import CLINICAL_MODELS, clinical_paths
+
+# What streams/codecs/limits.py refuses (alerts/text.py), as JSON Schema patterns for the API description.
+_REFUSED = r"\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+_NO_CONTROL = f"^[^{_REFUSED}]*$"
+_NOTE_TEXT = "^[^" + _REFUSED.replace("\\u0000-\\u001f", "\\u0000-\\u0008\\u000b-\\u001f") + "]*$"
 
 
 class AckRequest(BaseModel):
@@ -17,8 +24,18 @@ class AckRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    by: str = Field(min_length=1, max_length=200, description="who acknowledges (name or user id)")
-    note: str | None = Field(default=None, max_length=2000)
+    by: str = Field(
+        min_length=1,
+        max_length=200,
+        description="who acknowledges (name or user id); no control or bidi characters",
+        json_schema_extra={"pattern": _NO_CONTROL},
+    )
+    note: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="free text; lines and tabs allowed, no other control or bidi characters",
+        json_schema_extra={"pattern": _NOTE_TEXT},
+    )
 
     @field_validator("by")
     @classmethod
@@ -26,7 +43,21 @@ class AckRequest(BaseModel):
         value = value.strip()
         if not value:
             raise ValueError("must not be blank")
-        return value
+        return _within(value, NAME, "by")
+
+    @field_validator("note")
+    @classmethod
+    def _note_text(cls, value: str | None) -> str | None:
+        return None if value is None else _within(value, NOTE, "note")
+
+
+def _within(value: str, limit: Limit, field: str) -> str:
+    """The rule of ingest (streams/codecs/limits.py): refuse here what would be dead-lettered there."""
+    try:
+        check(value, limit, field)
+    except InvalidInputError as exc:
+        raise ValueError(exc.detail) from None
+    return value
 
 
 _REF = "#/components/schemas/{model}"
@@ -112,6 +143,11 @@ def _schemas() -> dict[str, Any]:
                     "required": ["seq", "event"],
                     "properties": {"seq": {"type": "integer"}, "event": _ref("AlertEvent")},
                 },
+            },
+            "history_omitted": {
+                "type": "integer",
+                "description": "events dropped between the first and the latest kept "
+                "(LYTEWATCH_DASHBOARD_HISTORY_PER_ALERT)",
             },
         },
     }
@@ -267,7 +303,9 @@ def build_openapi(*, token_required: bool) -> dict[str, Any]:
                     "responses": {
                         "202": {"description": "recorded", "content": _json_content(_ref("AckAccepted"))},
                         "404": _error("unknown alert"),
+                        "403": _error("sent from another site (Origin or Sec-Fetch-Site)"),
                         "409": _error("the alert is resolved"),
+                        "415": _error("the body is not sent as application/json"),
                         "422": _error("the body is not a valid acknowledgement"),
                         "503": _error("start-up not finished, or the broker did not take the message"),
                     },

@@ -9,7 +9,9 @@ from typing import Any
 from aiokafka import AIOKafkaClient
 from aiokafka.errors import KafkaError
 from faust.web import Request, Response, View
+from faust.web.drivers.aiohttp import Web as AiohttpWeb
 
+from streams.http_headers import harden
 from streams.kafka import client_options
 from streams.worker.runtime import Runtime
 from streams.worker.watch import probe_store, watch_checks
@@ -28,10 +30,9 @@ class BrokerProbe:
 
     async def check(self) -> None:
         options = client_options(self.runtime.settings)
-        client = AIOKafkaClient(
-            **{k: v for k, v in options.items() if not k.startswith("sasl_plain")},
-            request_timeout_ms=3000,
-        )
+        # Every security option, SASL credentials included: without them a SASL_SSL probe fails and
+        # the worker was taken for dead (issue 10).
+        client = AIOKafkaClient(**options, request_timeout_ms=3000)
         try:
             await asyncio.wait_for(client.bootstrap(), timeout=4.0)
             self.error = None
@@ -72,6 +73,10 @@ def readiness(runtime: Runtime, probe: BrokerProbe) -> tuple[bool, dict[str, Any
 def register_pages(runtime: Runtime) -> None:
     app = runtime.app
     probe = BrokerProbe(runtime)
+    driver = app.web
+    if not isinstance(driver, AiohttpWeb):  # LYTEWATCH never sets another faust web driver
+        raise TypeError(f"unexpected faust web driver {type(driver).__name__}")
+    harden(driver.web_app)
     runtime.metrics.prime_topics(runtime.settings.input_topics.values())
 
     @app.timer(interval=BROKER_PROBE_INTERVAL_S, name="lytewatch.broker-probe")

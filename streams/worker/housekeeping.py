@@ -27,6 +27,8 @@ class Housekeeping:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.recovery_reported = False
+        # Whether the last lag measurement failed: an outage is logged once, not every LAG_INTERVAL_S.
+        self.lag_failing = False
         self.started = time.monotonic()
 
     async def sweep(self) -> tuple[int, int]:
@@ -123,7 +125,19 @@ def register_timers(runtime: Runtime) -> Housekeeping:
     async def lag() -> None:
         try:
             await keeper.update_lag()
-        except Exception:
-            log.warning("consumer lag not measured this time", exc_info=True)
+        except Exception as exc:
+            # Once per outage at WARNING (the broker check on /readyz says the rest), then only at DEBUG.
+            if not keeper.lag_failing:
+                log.warning(
+                    "consumer lag not measured (%s); retrying every %.0f s",
+                    type(exc).__name__,
+                    LAG_INTERVAL_S,
+                )
+            log.debug("consumer lag failure", exc_info=True)
+            keeper.lag_failing = True
+            return
+        if keeper.lag_failing:
+            log.info("consumer lag measured again")
+            keeper.lag_failing = False
 
     return keeper

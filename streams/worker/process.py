@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import uvloop
-from faust import Worker
 
 from streams.logs import configure_logging
 from streams.settings import Settings
 from streams.topics import wait_for_broker
 from streams.worker.app import create_app
 from streams.worker.copartition import check_copartitioning
+from streams.worker.shutdown import BoundedWorker
 
 
 def run_worker(settings: Settings) -> None:
@@ -21,5 +21,11 @@ def run_worker(settings: Settings) -> None:
     runtime = create_app(settings, engine_path=asyncio.run(check_copartitioning(settings)))
     # uvloop: about a tenth more throughput for faust's many small callbacks (docs/BENCHMARKS.md).
     asyncio.set_event_loop(uvloop.new_event_loop())
-    worker = Worker(runtime.app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
+    worker = BoundedWorker(
+        runtime.app,
+        loglevel=settings.log_level,
+        quiet=True,
+        redirect_stdouts=False,
+        shutdown_timeout_s=settings.shutdown_timeout_s,
+    )
     worker.execute_from_commandline()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,9 @@ from playwright.sync_api import Browser, expect
 from tests.e2e.browser_support import ARTIFACTS, card, dashboard_url, in_thread, sign_in, start_dashboard
 from tests.e2e.dashboard_support import alert_event, produce_alerts
 from tests.support.kafka import consume, create_topics, produce
-from tests.support.processes import LYTEWATCH, REPO, WorkerEnv, running_worker
+from tests.support.ports import free_port
+from tests.support.processes import LYTEWATCH, REPO, WorkerEnv, http_get, running_worker
+from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 
@@ -222,3 +226,110 @@ def test_worker_alert_appears_on_the_page_and_is_acknowledged(
         finally:
             page.close()
             dashboard.stop()
+
+
+def test_text_from_the_feed_is_isolated_and_never_widens_the_page(
+    browser: Browser, make_env: Callable[[], WorkerEnv], tmp_path: Path
+) -> None:
+    """Issue 10: a 50,000-character unit made the page 931,342 px wide; bidi text reordered its neighbours.
+
+    Written straight to the alerts topic, past ingest (which now refuses both), as a hostile producer would.
+    """
+    env = make_env()
+    alerts_topic, acks_topic = env.topics["alerts"], env.topics["acks"]
+    in_thread(create_topics(env.bootstrap, [alerts_topic, acks_topic], partitions=1))
+    hostile = alert_event(
+        "kmg-wide", severity="high", patient_id="MRN\u202e0021", unit="W" * 50_000, room="1", bed="Ж" * 400
+    )
+    # Records that are not alert events at all come first: the dashboard counts them and goes on.
+    garbage = [(b"MRN1", b"\xff\xfe not json"), (b"MRN1", b'{"alert_id": "kmg-half"}')]
+    in_thread(produce(env.bootstrap, alerts_topic, garbage))
+    in_thread(produce_alerts(env.bootstrap, alerts_topic, [hostile]))
+    dashboard = start_dashboard(env, tmp_path / "dashboard.log")
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    try:
+        sign_in(page, dashboard_url(env))
+        expect(card(page, "kmg-wide")).to_have_count(1)
+        _, metrics = http_get(f"{dashboard_url(env)}/metrics")
+        assert b'lytewatch_dashboard_alert_events_total{outcome="invalid"} 2.0' in metrics
+        widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert widths[0] <= widths[1], f"page is {widths[0]} px wide in a {widths[1]} px window"
+        for selector in (".where .ward", ".where .bed-name", ".where .patient"):
+            style = page.evaluate(
+                "s => { const e = document.querySelector(s); const c = getComputedStyle(e);"
+                " return [c.unicodeBidi, e.getBoundingClientRect().width]; }",
+                selector,
+            )
+            assert style[0] == "isolate", f"{selector}: unicode-bidi is {style[0]}"
+            assert style[1] <= widths[1], f"{selector} is {style[1]} px wide"
+        script = "getComputedStyle(document.querySelector('.where .ward')).textOverflow"
+        overflow = page.evaluate(script)
+        assert overflow == "ellipsis"
+    finally:
+        page.close()
+        dashboard.stop()
+
+
+ATTACKER_PAGE = """<!doctype html><title>prize</title>
+<form id="f" method="POST" action="{ack}" enctype="text/plain" target="sink">
+<input name='{{"by": "attacker-form", "note": "' value='"}}'></form>
+<iframe name="sink" id="sink"></iframe>
+<script>
+fetch("{ack}", {{method: "POST", mode: "no-cors", body: '{{"by": "attacker-fetch", "note": null}}'}})
+  .then(() => {{ document.title += " fetched"; }}, () => {{ document.title += " fetched"; }});
+document.getElementById("sink").onload = () => {{ document.title += " posted"; }};
+document.getElementById("f").submit();
+</script>"""
+
+
+def test_a_page_on_another_site_cannot_acknowledge(
+    browser: Browser, kafka_bootstrap: str, unique_name: Callable[[str], str], tmp_path: Path
+) -> None:
+    """Issue 10: with no token (the loopback default) a cross-site form and a no-cors fetch acknowledged."""
+    port = free_port()
+    env = WorkerEnv(
+        bootstrap=kafka_bootstrap,
+        prefix=unique_name("csrf"),
+        data_dir=tmp_path / "worker",
+        extra={"LYTEWATCH_DASHBOARD_PORT": str(port)},
+    )
+    in_thread(create_topics(env.bootstrap, [env.topics["alerts"], env.topics["acks"]], partitions=1))
+    in_thread(
+        produce_alerts(env.bootstrap, env.topics["alerts"], [alert_event("kmg-csrf", severity="critical")])
+    )
+    dashboard = start_dashboard(env, tmp_path / "dashboard.log")
+    ack = f"http://127.0.0.1:{port}/api/alerts/kmg-csrf/ack"
+    attacker = ThreadingHTTPServer(("127.0.0.1", 0), _page_handler(ATTACKER_PAGE.format(ack=ack)))
+    threading.Thread(target=attacker.serve_forever, daemon=True).start()
+    page = browser.new_page()
+    try:
+        eventually(lambda: http_get(f"{dashboard_url(env)}/api/alerts/kmg-csrf")[0] == 200, "the alert")
+        # localhost:<other port> is another origin than 127.0.0.1:<dashboard port>.
+        page.goto(f"http://localhost:{attacker.server_address[1]}/")
+        expect(page).to_have_title(re.compile("fetched"), timeout=20000)
+        expect(page).to_have_title(re.compile("posted"), timeout=20000)
+        produced = in_thread(consume(env.bootstrap, env.topics["acks"], expected=1, timeout=5))
+        assert produced == [], [r.value for r in produced]
+        _, metrics = http_get(f"{dashboard_url(env)}/metrics")
+        assert b'lytewatch_dashboard_acks_total{outcome="produced"} 1' not in metrics
+    finally:
+        page.close()
+        attacker.shutdown()
+        attacker.server_close()
+        dashboard.stop()
+
+
+def _page_handler(html: str) -> type[BaseHTTPRequestHandler]:
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = html.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            return
+
+    return Page

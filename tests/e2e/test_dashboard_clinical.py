@@ -56,7 +56,7 @@ def test_criticals_first_across_wards_acks_apart_filters_remembered_banner_and_r
     acked_crit = alert_event("a-5e-crit-ack", severity="critical", k=2.4, unit="5E", room="3", bed="A")
     acked_high = alert_event("a-4w-high-ack", severity="high", k=2.9, unit="4W", room="2", bed="A")
     events = [
-        alert_event("a-4w-mod", severity="moderate", unit="4W", room="1", bed="A"),
+        alert_event("a-4w-mod", severity="moderate", k=3.0, mg=0.6, unit="4W", room="1", bed="A"),
         alert_event(
             "a-4w-adv", severity="advisory", rule="KMG_CHECK_MG", mg=None, unit="4W", room="5", bed="B"
         ),
@@ -83,6 +83,10 @@ def test_criticals_first_across_wards_acks_apart_filters_remembered_banner_and_r
             "6 open · 2 need action now (1 critical, 1 high) · 2 acknowledged"
         )
         expect(card(page, "a-5e-crit-ack")).to_contain_text("ACKNOWLEDGED")
+        # Numbers as labs print them: K to one decimal, Mg to two, units always shown.
+        expect(card(page, "a-4w-mod").locator(".lab-value")).to_have_text(["3.0", "0.60"])
+        expect(card(page, "a-4w-mod").locator(".lab-unit")).to_have_text(["mmol/L", "mmol/L"])
+        expect(card(page, "a-4w-mod").locator(".lab-sent")).to_have_text("(1.46 mg/dL as sent)")
         _shot(page, "dashboard-urgent.png")
 
         # "By ward" and the ward filter are remembered by the browser.

@@ -7,26 +7,30 @@ import json
 import os
 import ssl
 import subprocess
-from collections import Counter, deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-import pytest_asyncio
 import yaml
-from aiohttp import web
 from aiokafka import TopicPartition
-from aiosmtpd.controller import Controller
 
 from alerts.models import AlertEvent
-from alerts.notifier.routing import parse_routes
 from streams.kafka import consumer as kafka_consumer
-from streams.notifier.service import NotifierService
 from streams.settings import Settings
+from tests.e2e.notifier_support import (
+    DASHBOARD,
+    FAST_RETRY,
+    Harness,
+    MailBox,
+    WebhookServer,
+    hook,
+    kinds,
+    now_alert,
+)
 from tests.support.kafka import consume, create_topics, produce
 from tests.support.ports import free_port
 from tests.support.processes import Process
@@ -34,167 +38,6 @@ from tests.support.waiting import async_eventually
 from tests.unit.notifier.alert_factory import build_alert
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.asyncio]
-
-DASHBOARD = "http://dashboard.test"
-FAST_RETRY = {"max_attempts": 4, "initial_backoff": "10ms", "max_backoff": "50ms"}
-
-
-# --- a real HTTP receiver ------------------------------------------------------------------------------
-
-
-@dataclass
-class Request:
-    path: str
-    body: dict[str, Any]
-    headers: dict[str, str]
-
-
-@dataclass
-class WebhookServer:
-    """Captures POSTs; per path it can answer a scripted sequence of statuses (default 200)."""
-
-    port: int = 0
-    requests: list[Request] = field(default_factory=list)
-    answered: list[Request] = field(default_factory=list)
-    scripts: dict[str, deque[tuple[int, dict[str, str]]]] = field(default_factory=dict)
-    hold_after: int | None = None  # stop answering once this many requests got a 2xx
-    released: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def script(self, path: str, *responses: int | tuple[int, dict[str, str]]) -> None:
-        self.scripts[path] = deque(r if isinstance(r, tuple) else (r, {}) for r in responses)
-
-    def on(self, path: str) -> list[dict[str, Any]]:
-        return [r.body for r in self.answered if r.path == path]
-
-    async def handle(self, request: web.Request) -> web.Response:
-        captured = Request(request.path, await request.json(), dict(request.headers))
-        self.requests.append(captured)
-        if self.hold_after is not None and len(self.answered) >= self.hold_after:
-            # Never answered: the notifier is killed while waiting, so it never learns of this one.
-            await self.released.wait()
-            return web.Response(status=503)
-        script = self.scripts.get(request.path)
-        status, headers = script.popleft() if script else (200, {})
-        if 200 <= status < 300:
-            self.answered.append(captured)
-        return web.json_response({"status": "ok" if status < 300 else "no"}, status=status, headers=headers)
-
-
-@pytest_asyncio.fixture
-async def webhook() -> AsyncIterator[WebhookServer]:
-    server = WebhookServer()
-    app = web.Application()
-    app.router.add_post("/{tail:.*}", server.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    server.port = runner.addresses[0][1]
-    yield server
-    server.released.set()
-    await runner.cleanup()
-
-
-# --- a real SMTP receiver ------------------------------------------------------------------------------
-
-
-class MailBox:
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, list[str], bytes]] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[Callable[..., tuple[MailBox, int]]]:
-    controllers: list[Controller] = []
-
-    def start(**kwargs: Any) -> tuple[MailBox, int]:
-        box, port = MailBox(), free_port()
-        controller = Controller(box, hostname="127.0.0.1", port=port, **kwargs)
-        controller.start()
-        controllers.append(controller)
-        return box, port
-
-    yield start
-    for controller in controllers:
-        controller.stop()
-
-
-# --- the notifier under test ---------------------------------------------------------------------------
-
-
-@dataclass
-class Harness:
-    bootstrap: str
-    settings: Settings
-    service: NotifierService
-
-    async def send(self, *alerts: AlertEvent) -> None:
-        messages = [(a.patient_id.encode(), a.model_dump_json().encode()) for a in alerts]
-        await produce(self.bootstrap, self.settings.topic_alerts, messages)
-
-    async def topic(self, name: str, expected: int) -> list[dict[str, Any]]:
-        records = await consume(self.bootstrap, name, expected=expected, timeout=30)
-        return [json.loads(r.value) for r in records]
-
-
-def now_alert(alert_id: str, revision: int = 1, offset: float = 0.0, **fields: Any) -> AlertEvent:
-    at = datetime.now(UTC) + timedelta(seconds=offset)
-    fields.setdefault("event", "fired")
-    return build_alert(alert_id=alert_id, revision=revision, emitted_at=at.isoformat(), **fields)
-
-
-@pytest_asyncio.fixture
-async def start_notifier(
-    kafka_bootstrap: str, unique_name: Callable[[str], str]
-) -> AsyncIterator[Callable[[dict[str, Any]], Awaitable[Harness]]]:
-    tasks: list[asyncio.Task[None]] = []
-
-    async def start(document: dict[str, Any]) -> Harness:
-        settings = Settings(
-            broker=f"kafka://{kafka_bootstrap}",
-            partitions=2,
-            topic_alerts=unique_name("alerts"),
-            topic_notifier_log=unique_name("notify-log"),
-            topic_notifier_deadletter=unique_name("notify-dlq"),
-            dashboard_public_url=DASHBOARD,
-        )
-        await create_topics(kafka_bootstrap, [settings.topic_alerts], partitions=2)
-        document = {"group_wait": "200ms", "retry": FAST_RETRY, **document}
-        service = NotifierService(
-            settings, parse_routes(document), group_id=unique_name("notifier"), start_from="earliest"
-        )
-        task = asyncio.create_task(service.run())
-        tasks.append(task)
-        ready = asyncio.create_task(service.ready.wait())
-        await asyncio.wait([task, ready], timeout=30, return_when=asyncio.FIRST_COMPLETED)
-        if task.done():
-            task.result()  # raises what stopped the notifier
-        assert ready.done(), "notifier not ready"
-        return Harness(kafka_bootstrap, settings, service)
-
-    yield start
-    for task in tasks:
-        task.cancel()
-    results = await asyncio.gather(*tasks, return_exceptions=True)
-    for result in results:
-        if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
-            raise result
-
-
-def hook(name: str, server: WebhookServer, path: str | None = None) -> dict[str, str]:
-    return {"name": name, "type": "webhook", "url": server.url(path or f"/{name}")}
-
-
-def kinds(bodies: list[dict[str, Any]]) -> list[tuple[str, int, str]]:
-    return [(b["alert_id"], b["revision"], b["notification"]) for b in bodies]
-
 
 # --- behaviour -----------------------------------------------------------------------------------------
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.broker import Broker
 from tests.support.processes import WorkerEnv
 
 
@@ -27,3 +28,13 @@ def make_worker_env(
         )
 
     return make
+
+
+@pytest.fixture
+def private_broker(tmp_path: Path) -> Iterator[Broker]:
+    """A broker of this test's own (free ports, data under tmp_path): the test starts it, this stops it."""
+    broker = Broker(tmp_path / "kafka")
+    try:
+        yield broker
+    finally:
+        broker.run("stop")

@@ -4,51 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
 import pytest
 
+from tests.support.broker import Broker
 from tests.support.kafka import consume, produce
-from tests.support.ports import free_port
-from tests.support.processes import REPO, Process, WorkerEnv, http_get, wait_until_ready
+from tests.support.processes import Process, WorkerEnv, http_get, wait_until_ready
 from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-KAFKACTL = REPO / "deploy" / "kafka" / "kafkactl.sh"
-
-
-class Broker:
-    """A second, private broker this test may stop and start without disturbing the shared one."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.port = free_port()
-        self.env = {
-            **os.environ,
-            "KAFKA_PORT": str(self.port),
-            "KAFKA_CONTROLLER_PORT": str(free_port()),
-            "KAFKA_DATA_DIR": str(data_dir),
-        }
-
-    @property
-    def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def run(self, action: str) -> None:
-        subprocess.run([str(KAFKACTL), action], env=self.env, check=True, timeout=180)
-
-
-@pytest.fixture
-def private_broker(tmp_path: Path) -> Iterator[Broker]:
-    broker = Broker(tmp_path / "kafka")
-    try:
-        yield broker
-    finally:
-        broker.run("stop")
 
 
 def readyz(env: WorkerEnv) -> tuple[int, dict[str, object]]:

@@ -19,6 +19,7 @@ import pytest
 from tests.support.edges import Ehr, assert_cds_response, hook_request, medication_request, post_json
 from tests.support.kafka import consume, produce
 from tests.support.processes import Process, WorkerEnv, http_get, running_worker
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -105,15 +106,13 @@ def worker(
         assert {orjson.loads(a.value)["patient_id"] for a in alerts} <= {"P-CRIT", "P-KONLY", "P-LOW"}
         w = Worker(env, process, ehr)
         # Alerts are published before the state is stored: wait until the read path shows all three.
-        deadline = time.monotonic() + 60
         wanted = {"P-LOW": "KMG_COMBINED", "P-KONLY": "KMG_CHECK_MG", "P-CRIT": "KMG_COMBINED"}
-        while time.monotonic() < deadline:
+
+        def expected_alerts_open() -> bool:
             views = {p: state(w, p)[1] for p in wanted}
-            if all([a["rule"] for a in v.get("open_alerts", [])] == [wanted[p]] for p, v in views.items()):
-                break
-            time.sleep(0.5)
-        else:
-            raise AssertionError(f"the worker never had the expected open alerts: {views}")
+            return all([a["rule"] for a in v.get("open_alerts", [])] == [wanted[p]] for p, v in views.items())
+
+        eventually(expected_alerts_open, "the worker's read path to show the three open alerts", interval=0.5)
         yield w
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from tests.support.edges import Ehr, assert_cds_response, hook_request, medicati
 from tests.support.kafka import produce
 from tests.support.ports import free_port
 from tests.support.processes import WorkerEnv, running_worker
+from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -73,14 +73,12 @@ def test_a_request_landing_on_the_other_worker_is_answered_from_the_owner(
         asyncio.run(produce(first.bootstrap, first.topics["labs"], labs))
         # Wait until the group has settled: both workers name the same owner for every patient, and it
         # holds the results.
-        deadline = time.monotonic() + 180
-        found: dict[str, str] | None = None
-        while time.monotonic() < deadline:
+        def settled() -> dict[str, str] | None:
             found = owners(first, second)
-            if found and all(read_state(first, p)[2].get("magnesium") for p in PATIENTS):
-                break
-            time.sleep(1)
-        assert found, "the two workers never agreed on who owns which patient"
+            stored = found and all(read_state(first, p)[2].get("magnesium") for p in PATIENTS)
+            return found if stored else None
+
+        found = eventually(settled, "the workers to agree on who owns each patient", within=180, interval=1)
         print("owners:", found)
         assert set(found.values()) == {first.url, second.url}, "both workers should own some patients"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from tests.support.edges import (
 from tests.support.kafka import consume
 from tests.support.ports import free_port
 from tests.support.processes import Process, WorkerEnv, running_worker, wait_until_ready
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -84,13 +84,12 @@ def test_mllp_examples_raise_an_alert_and_order_sign_for_furosemide_warns(
         request = hook_request(
             "order-sign", PATIENT, medication_request(PATIENT, code="4603", display="Furosemide")
         )
-        deadline = time.monotonic() + 60
-        cards: list[dict[str, object]] = []
-        while time.monotonic() < deadline and not cards:
+        def cards_given() -> list[dict[str, object]]:
             status, body = post_json(f"{env.url}/cds-services/lytewatch-order-sign", request)
             assert status == 200, body
-            cards = assert_cds_response(body)
-            time.sleep(0.5)
+            return assert_cds_response(body)
+
+        cards = eventually(cards_given, "an order-sign card", within=60, interval=0.5, alive=worker.death)
         assert worker.popen.poll() is None
     print("order-sign card:", json.dumps(cards, indent=1))
     (card,) = cards

@@ -192,6 +192,26 @@ CASES: list[tuple[str, bytes, str]] = [
         orjson.dumps({"patient_id": "F-20", "event": "teleport", "occurred_at": "2026-03-01T06:00:00Z"}),
         "schema_error",
     ),
+    # Hostile text (issue 10): ids and free text over the limits of streams/codecs/limits.py.
+    (
+        "adt",
+        er7(
+            msh("ADT^A02^ADT_A02", 5),
+            "EVN|A02|202603011200",
+            "PID|1||F-21^^^H^MR",
+            "PV1|1|I|4W\\X0D0A\\Bcc: x^12^1||||||||||||||||E21",  # HL7 escape that decodes to CRLF
+        ),
+        "schema_error",
+    ),
+    ("labs", native_lab("MRN\u202e0021", "R22"), "schema_error"),
+    ("labs", native_lab("F-23", "R23", location={"unit": "W" * 50_000}), "schema_error"),
+    (
+        "acks",
+        orjson.dumps(
+            {"alert_id": "kmg-x", "patient_id": "F-24", "by": "rn\r\nX", "at": "2026-03-01T11:00:00Z"}
+        ),
+        "schema_error",
+    ),
 ]
 
 

@@ -160,6 +160,9 @@ async def test_a_message_over_the_size_limit_is_rejected_and_the_connection_goes
     assert [msa(a) for a in acks] == [("AR", "BIG-1"), ("AA", "SMALL-1")]
     assert f"over the {MAX_BYTES}-byte limit".encode() in acks[0]
     assert [v for _, v in await edge.stored("labs", 2, within=8)] == [oru("SMALL-1")]
+    metrics = edge.listener.metrics.render().decode()
+    assert 'lytewatch_mllp_messages_total{ack_code="AR",message_type="ORU^R01"} 1.0' in metrics
+    assert 'lytewatch_mllp_frame_errors_total{kind="too_large"} 1.0' in metrics
 
 
 async def test_garbage_between_frames_is_skipped(make_edge: Callable) -> None:

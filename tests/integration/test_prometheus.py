@@ -33,8 +33,8 @@ from tests.unit.ops.deploy_files import (
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-# Exported by the notifier process, not by a worker.
-NOTIFIER_ONLY = frozenset({"lytewatch_notifications_total"})
+# Served by other processes than the worker (each checked by its own tests): the notifier, the MLLP listener.
+OTHER_PROCESSES_ONLY = frozenset({"lytewatch_notifications_total", "lytewatch_mllp_messages_total"})
 START_TIMEOUT_S = 90.0
 T = TypeVar("T")
 
@@ -200,7 +200,7 @@ def test_every_metric_the_dashboard_and_rules_use_is_on_a_running_worker(
     assert alerts, f"no alert produced (worker log: {worker.process.log_path})"
 
     used = {name for expr in dashboard_exprs() + rule_exprs() for name in metric_names(expr)}
-    wanted = used - PROMETHEUS_OWN - NOTIFIER_ONLY
+    wanted = used - PROMETHEUS_OWN - OTHER_PROCESSES_ONLY
 
     # Gauges such as the consumer lag are set by timers, so give them a few rounds to appear.
     def all_there() -> bool:

@@ -49,7 +49,9 @@ def test_every_service_environment_is_valid_settings_that_reach_the_compose_brok
         settings = load_settings(env)  # raises SettingsError naming a bad variable
         for variable, value in env.items():
             field = variable[len(ENV_PREFIX) :].lower()
-            alone = Settings.model_validate({field: value})
+            # With the settings it must come with (a dashboard off loopback needs its token).
+            companions = {k[len(ENV_PREFIX) :].lower(): v for k, v in env.items() if k in _TOGETHER}
+            alone = Settings.model_validate(companions | {field: value})
             assert getattr(settings, field) == getattr(alone, field), f"{name}: {variable} not applied"
         # Inside compose the broker is the `kafka` service, never the host default of 127.0.0.1.
         assert settings.bootstrap_servers.split(":")[0] == "kafka", f"{name}: {settings.broker}"
@@ -57,12 +59,37 @@ def test_every_service_environment_is_valid_settings_that_reach_the_compose_brok
     assert {"worker", "dashboard", "notifier"} <= checked
 
 
-def test_host_ports_do_not_collide(compose: dict[str, Any]) -> None:
-    host_ports: list[str] = []
-    for service in compose["services"].values():
+LOOPBACK_UNLESS_TOLD = "${LYTEWATCH_BIND:-127.0.0.1}"
+_TOGETHER = {"LYTEWATCH_DASHBOARD_TOKEN", "LYTEWATCH_BROKER_SASL_USERNAME", "LYTEWATCH_BROKER_SASL_PASSWORD"}
+
+
+def _published(compose: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(service, host address, host port, container port) of every published port."""
+    found = []
+    for name, service in compose["services"].items():
         for mapping in service.get("ports", []):
-            host_ports.append(str(mapping).split(":")[0])
+            address, _, ports = str(mapping).rpartition("}:")
+            host_port, _, container_port = ports.partition(":")
+            found.append((name, address + "}" if address else "", host_port, container_port))
+    return found
+
+
+def test_host_ports_do_not_collide(compose: dict[str, Any]) -> None:
+    host_ports = [port for _, _, port, _ in _published(compose)]
     assert len(host_ports) == len(set(host_ports)), host_ports
+
+
+def test_published_ports_listen_on_loopback_unless_told_otherwise(compose: dict[str, Any]) -> None:
+    published = _published(compose)
+    assert len(published) >= 5
+    for name, address, _, _ in published:
+        assert address == LOOPBACK_UNLESS_TOLD, f"{name} publishes on {address or 'every interface'}"
+
+
+def test_the_dashboard_cannot_start_without_its_token(compose: dict[str, Any]) -> None:
+    env = _environment(compose["services"]["dashboard"])
+    # Compose's ${VAR:?message} stops `docker compose up` with the message when the variable is unset.
+    assert env["LYTEWATCH_DASHBOARD_TOKEN"].startswith("${LYTEWATCH_DASHBOARD_TOKEN:?")
 
 
 def test_the_services_the_design_names_are_there_with_official_images(compose: dict[str, Any]) -> None:
@@ -80,7 +107,7 @@ def test_the_services_the_design_names_are_there_with_official_images(compose: d
 def test_the_worker_port_matches_its_setting_and_the_scrape_config(compose: dict[str, Any]) -> None:
     worker = compose["services"]["worker"]
     port = _environment(worker)["LYTEWATCH_WEB_PORT"]
-    assert f"{port}:{port}" in worker["ports"]
+    assert f"{LOOPBACK_UNLESS_TOLD}:{port}:{port}" in worker["ports"]
     scrape = (REPO / "deploy" / "prometheus" / "prometheus.yml").read_text()
     assert f"worker:{port}" in scrape
 
@@ -90,8 +117,10 @@ def test_the_mllp_listener_is_there_on_its_settings_and_scraped(compose: dict[st
     assert mllp["command"] == ["mllp"]
     env = _environment(mllp)
     for setting in ("LYTEWATCH_MLLP_PORT", "LYTEWATCH_MLLP_WEB_PORT"):
-        assert f"{env[setting]}:{env[setting]}" in mllp["ports"], setting
-    assert env["LYTEWATCH_MLLP_HOST"] == "0.0.0.0"  # reachable from the hospital network, not only inside
+        assert f"{LOOPBACK_UNLESS_TOLD}:{env[setting]}:{env[setting]}" in mllp["ports"], setting
+    # Listens on every interface of its container; published on the host's loopback unless LYTEWATCH_BIND
+    # opens it to the hospital network (issue 10).
+    assert env["LYTEWATCH_MLLP_HOST"] == "0.0.0.0"
     assert env["LYTEWATCH_MLLP_WEB_PORT"] in str(mllp["healthcheck"]["test"])
     scrape = (REPO / "deploy" / "prometheus" / "prometheus.yml").read_text()
     assert f"mllp:{env['LYTEWATCH_MLLP_WEB_PORT']}" in scrape

@@ -61,3 +61,40 @@ def test_worker_with_a_bad_port_fails_at_start_up_naming_it() -> None:
     assert result.returncode == 2
     assert "LYTEWATCH_WEB_PORT" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"LYTEWATCH_BROKER_SECURITY_PROTOCOL": "SASL_SSL"},
+            "LYTEWATCH_BROKER_SASL_USERNAME: required with LYTEWATCH_BROKER_SECURITY_PROTOCOL=SASL_SSL",
+        ),
+        (
+            {"LYTEWATCH_BROKER_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "LYTEWATCH_BROKER_SASL_USERNAME": "lw"},
+            "LYTEWATCH_BROKER_SASL_PASSWORD: required with LYTEWATCH_BROKER_SECURITY_PROTOCOL=SASL_PLAINTEXT",
+        ),
+        (
+            {"LYTEWATCH_BROKER_SASL_PASSWORD": " "},
+            "LYTEWATCH_BROKER_SASL_PASSWORD: Value error, must not be empty",
+        ),
+        ({"LYTEWATCH_DASHBOARD_TOKEN": ""}, "LYTEWATCH_DASHBOARD_TOKEN: Value error, must not be empty"),
+        ({"LYTEWATCH_DASHBOARD_HOST": "0.0.0.0"}, "LYTEWATCH_DASHBOARD_TOKEN or _TOKENS must be set"),
+        (
+            {"LYTEWATCH_BROKER_SSL_CAFILE": "/no/such/ca.pem"},
+            "LYTEWATCH_BROKER_SSL_CAFILE: Value error, no such file",
+        ),
+    ],
+)
+def test_security_settings_that_would_fail_later_or_silently_are_refused(
+    env: dict[str, str], message: str
+) -> None:
+    """Issue 10: SASL without a user gave a traceback; an empty token silently turned auth off."""
+    with pytest.raises(SettingsError) as info:
+        load_settings(env)
+    assert message in str(info.value)
+
+
+def test_a_dashboard_on_loopback_may_run_without_a_token_and_one_elsewhere_with_it() -> None:
+    assert load_settings({"LYTEWATCH_DASHBOARD_HOST": "::1"}).dashboard_token is None
+    assert load_settings({"LYTEWATCH_DASHBOARD_HOST": "0.0.0.0", "LYTEWATCH_DASHBOARD_TOKEN": "x" * 32})

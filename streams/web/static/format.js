@@ -98,3 +98,22 @@ export function patientHref(patientId, alertId) {
   const base = `#/patients/${encodeURIComponent(patientId)}`;
   return alertId ? `${base}?alert=${encodeURIComponent(alertId)}` : base;
 }
+
+// A table with column headers, in a wrapper that scrolls sideways on a narrow screen (the page does not).
+export function table(headers, rows, className) {
+  const t = el("table", className);
+  const head = el("tr");
+  for (const text of headers) {
+    const th = el("th", null, text);
+    th.scope = "col";
+    head.append(th);
+  }
+  const thead = el("thead");
+  thead.append(head);
+  const tbody = el("tbody");
+  tbody.append(...rows);
+  t.append(thead, tbody);
+  const wrap = el("div", "table-wrap");
+  wrap.append(t);
+  return wrap;
+}

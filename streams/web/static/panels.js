@@ -1,6 +1,6 @@
 // The collapsible panels under the board: alerts resolved in the last 24 h with why, and the alert burden.
 import { apiGet } from "./auth.js";
-import { REASON_LABEL, RULE_LABEL, bedLabel, el, fmtTime, link, patientHref, wardOf } from "./format.js";
+import { REASON_LABEL, RULE_LABEL, bedLabel, el, fmtTime, link, patientHref, table, wardOf } from "./format.js";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const $ = (id) => document.getElementById(id);
@@ -65,16 +65,7 @@ export async function loadBurden() {
   const { status, body } = await apiGet("/api/burden");
   if (status !== 200) return;
   const [day, week] = body.windows;
-  const table = el("table", "burden-table");
-  const head = el("tr");
-  for (const text of ["Rule", "Severity", "24 h: alerts", "per 100 patient-days", "7 days: alerts", "per 100 patient-days"]) {
-    const th = el("th", null, text);
-    th.scope = "col";
-    head.append(th);
-  }
-  const thead = el("thead");
-  thead.append(head);
-  const tbody = el("tbody");
+  const rows = [];
   day.by_rule_and_severity.forEach((row, i) => {
     const weekRow = week.by_rule_and_severity[i];
     if (!row.alerts && !weekRow.alerts) return;
@@ -89,23 +80,23 @@ export async function loadBurden() {
       el("td", "num", weekRow.alerts),
       el("td", "num", weekRow.per_100_patient_days.toFixed(1)),
     );
-    tbody.append(tr);
+    rows.push(tr);
   });
-  if (!tbody.children.length) {
+  if (!rows.length) {
     const tr = el("tr");
     const td = el("td", "muted", "No alert opened in the last 7 days.");
     td.colSpan = 6;
     tr.append(td);
-    tbody.append(tr);
+    rows.push(tr);
   }
-  table.append(thead, tbody);
+  const headers = ["Rule", "Severity", "24 h: alerts", "per 100 patient-days", "7 days: alerts", "per 100 patient-days"];
   const acked = (w, label) =>
     `${label}: ${pct(w.acknowledged_within_15_min_share)} acknowledged within 15 min ` +
     `(${w.acknowledged_within_15_min} of ${w.acknowledgement_measured}); ${w.patient_days} patient-days with results or orders`;
   $("burden-body").replaceChildren(
     el("p", "burden-ack", acked(day, "Last 24 h")),
     el("p", "burden-ack", acked(week, "Last 7 days")),
-    table,
+    table(headers, rows, "burden-table"),
   );
 }
 

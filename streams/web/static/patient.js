@@ -1,29 +1,11 @@
 // The patient page (#/patients/{id}): K and Mg over the visit with thresholds, orders, the alert history.
 import { apiGet } from "./auth.js";
 import {
-  CLASS_LABEL, REASON_LABEL, RULE_LABEL, bedLabel, el, fmtTime, labNumber, link,
+  CLASS_LABEL, REASON_LABEL, RULE_LABEL, bedLabel, el, fmtTime, labNumber, link, table,
 } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
 let shown = null; // {patientId, alertId, encounter}
-
-function table(headers, rows, className) {
-  const t = el("table", className);
-  const head = el("tr");
-  for (const text of headers) {
-    const th = el("th", null, text);
-    th.scope = "col";
-    head.append(th);
-  }
-  const thead = el("thead");
-  thead.append(head);
-  const tbody = el("tbody");
-  tbody.append(...rows);
-  t.append(thead, tbody);
-  const wrap = el("div", "table-wrap");
-  wrap.append(t);
-  return wrap;
-}
 
 function labRow(lab) {
   const tr = el("tr", lab.withdrawn ? "withdrawn" : "");

@@ -65,3 +65,11 @@ def test_state_token_is_never_echoed() -> None:
     with pytest.raises(SettingsError) as info:
         load_settings({"LYTEWATCH_STATE_TOKEN": "s3cret", "LYTEWATCH_WEB_PORT": "x"})
     assert "s3cret" not in str(info.value)
+
+
+def test_a_bad_mllp_port_stops_the_listener_at_start_up_naming_it() -> None:
+    done = subprocess.run(
+        [*LYTEWATCH, "mllp", "--port", "70000"], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert "LYTEWATCH_MLLP_PORT: Input should be less than or equal to 65535" in done.stderr

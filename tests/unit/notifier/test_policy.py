@@ -87,6 +87,32 @@ def test_acknowledgement_stops_escalation_and_tells_those_paged(make_transition:
     ]
 
 
+def test_one_acknowledge_per_alert_and_severity_however_many_acks(make_transition: MakeTransition) -> None:
+    """500 acks alternating two names (issue 10) are one message; after an escalation, one more."""
+    rm = route("primary", "second", esc=60)
+    story = [make_transition(0)]
+    for i in range(500):
+        name = "rn7" if i % 2 else "dr9"
+        story.append(make_transition(100 + i, revision=2 + i, event="acknowledged", acknowledged_by=name))
+    story.append(make_transition(700, revision=502, event="escalated", severity="critical"))
+    story.append(
+        make_transition(701, revision=503, event="acknowledged", severity="critical", acknowledged_by="dr9")
+    )
+    story.append(
+        make_transition(702, revision=504, event="acknowledged", severity="critical", acknowledged_by="rn7")
+    )
+    assert summary(plan(story, rm, at(10_000))) == [
+        ("primary", "trigger", 1),
+        ("second", "escalate", 1),
+        ("primary", "acknowledge", 2),
+        ("second", "acknowledge", 2),
+        ("primary", "severity", 502),
+        ("second", "severity", 502),
+        ("primary", "acknowledge", 503),
+        ("second", "acknowledge", 503),
+    ]
+
+
 def test_acknowledged_before_anyone_was_paged_sends_nothing(make_transition: MakeTransition) -> None:
     story = [make_transition(0), make_transition(5, revision=2, event="acknowledged", acknowledged_by="rn7")]
     assert plan(story, route(esc=60, repeat=60), at(10_000)) == []

@@ -46,7 +46,7 @@ def every_declared_name(
     metrics = make_metrics()
     metrics.prime_topics(["labs.results"])
     metrics.prime_notifier()
-    metrics.prime_mllp()
+    metrics.prime_mllp(["ORU^R01"])
     metrics.prime_cds()
     metrics.set_build_info("0", "0")
     metrics.count_input("labs.results", "json")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from alerts.models import AlertEventKind, ResolveReason, RuleId, Severity
 from streams.web.alert_book import AlertBook, AlertFilter
 from tests.unit.web.conftest import T0, MakeEvent
@@ -158,3 +160,19 @@ def test_resolved_alerts_beyond_the_cap_are_forgotten_oldest_first(make_event: M
     assert book.get("c") is not None
     assert [v.alert_id for v in book.open_alerts()] == ["open-one"]
     assert len(book) == 1
+
+
+def test_an_ack_storm_keeps_the_first_event_and_the_latest_only(make_event: MakeEvent) -> None:
+    """500 acks alternating two names (issue 10) must not grow an alert's history without bound."""
+    book = AlertBook(max_history=5)
+    book.apply(make_event(revision=1))
+    for i in range(500):
+        name = "rn7" if i % 2 else "dr9"
+        book.apply(make_event(revision=2 + i, event="acknowledged", acknowledged_by=name))
+    record = book.get("kmg-1")
+    assert record is not None
+    assert [h.event.revision for h in record.history] == [1, 498, 499, 500, 501]
+    assert record.history_omitted == 496  # 501 events, 5 kept
+    assert record.view.acknowledged_by == "rn7"
+    with pytest.raises(ValueError, match="max_history"):
+        AlertBook(max_history=1)
