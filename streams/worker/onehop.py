@@ -105,6 +105,8 @@ class _Batch:
         if result.stored is None:
             log.debug("re-delivery of %s skipped", envelope.origin.describe())
             return
+        if result.ignored_ack:
+            self.tally.ack_ignored(envelope.origin.topic)
         self.changed[key] = result.stored
         self.causes[key] = pending.context
         self.published.extend((alert, envelope, key) for alert in result.alerts)
