@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 KAFKACTL := deploy/kafka/kafkactl.sh
 PYTEST_ARGS ?=
 
-.PHONY: install system-packages kafka-up kafka-down kafka-status topics run test unit integration lint typecheck bench failover clean
+.PHONY: install system-packages kafka-up kafka-down kafka-status topics run test unit integration lint typecheck bench failover fuzz-clinical clean
 
 ## install: .venv with lytewatch (and its dev tools) and the Kafka jars
 install: $(STAMP) deploy/kafka/lib/.complete
@@ -76,6 +76,12 @@ lint:
 
 typecheck:
 	$(BIN)/mypy
+
+## fuzz-clinical: the model-based test of the clinical rules, long (FUZZ_EXAMPLES examples; no broker needed)
+FUZZ_EXAMPLES ?= 100000
+fuzz-clinical: install
+	LYTEWATCH_FUZZ_PROFILE=long LYTEWATCH_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) nice $(BIN)/python -m pytest \
+		tests/model -p no:cacheprovider -o timeout=0 -s -q $(PYTEST_ARGS)
 
 bench: install kafka-up
 	LYTEWATCH_BROKER=kafka://127.0.0.1:$(KAFKA_PORT) $(BIN)/lytewatch bench --json bench.json

@@ -6,7 +6,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, DecimalException
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
@@ -71,20 +71,30 @@ def _data() -> dict[str, Any]:
     return data
 
 
+def _spelling(system: str) -> str:
+    """One key for the spellings of one system: case, surrounding spaces, a trailing slash, http(s)."""
+    key = system.strip().lower().rstrip("/")
+    return "http://" + key[8:] if key.startswith("https://") else key
+
+
 @cache
 def _system_aliases() -> dict[str, str]:
     aliases: dict[str, str] = {}
     for key, names in _data()["systems"].items():
         for name in names:
-            aliases[name.lower()] = _CANONICAL[key]
+            aliases[_spelling(name)] = _CANONICAL[key]
     return aliases
 
 
 def canonical_system(system: str | None) -> str | None:
-    """The canonical URI of a known code system (LOINC, MIMIC-IV itemid, RxNorm, ATC), else the input."""
+    """The canonical URI of a known code system (LOINC, MIMIC-IV itemid, RxNorm, ATC), else the input.
+
+    Every spelling CLINICAL_RULES.md lists is one system: `http://loinc.org`, with or without a trailing
+    slash, over https, `LN`, its OID (and the same variants of RxNorm and ATC).
+    """
     if system is None:
         return None
-    return _system_aliases().get(system.strip().lower(), system)
+    return _system_aliases().get(_spelling(system), system)
 
 
 @cache
@@ -108,14 +118,13 @@ def _parse_number(value: object) -> Decimal | None:
     if isinstance(value, float):
         return Decimal(repr(value)) if math.isfinite(value) else None
     if isinstance(value, Decimal):
-        return value if value.is_finite() else None
+        # A decimal parsed by a schema (FHIR valueQuantity) obeys the rule of strings: plain notation only,
+        # so "1E+999999999" is not a number here rather than an overflow further on.
+        value = str(value)
     if isinstance(value, str):
         text = value.strip()
         if _NUMBER.fullmatch(text):
-            try:
-                return Decimal(text)
-            except InvalidOperation:  # pragma: no cover - the regex admits only valid literals
-                return None
+            return Decimal(text)
     return None
 
 
@@ -143,8 +152,9 @@ def normalise_result(analyte: Analyte, value: object, unit: str | None) -> Norma
     low, high = _plausible()[analyte]
     try:
         mmol = (number * factor).quantize(_CENT, rounding=ROUND_HALF_UP)
-    except InvalidOperation:
-        # Too many digits for the decimal context (1e+26): far outside any plausible range.
+    except DecimalException:
+        # Any signal of the decimal context (too many digits, 1e+26; overflow): far outside any plausible
+        # range. Caught as the base class so that no input can make decoding raise.
         mmol = None
     if mmol is None or not low <= mmol <= high:
         raise InvalidInputError(
@@ -174,6 +184,7 @@ class CodeMapping:
     med_names: Mapping[str, tuple[Ingredient, ...]]
     _matcher: re.Pattern[str] = field(init=False, repr=False, compare=False)
     _by_code: dict[str, Analyte] = field(init=False, repr=False, compare=False)
+    _known_systems: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Longest first, so that a phrase wins over any shorter phrase starting at the same place
@@ -182,6 +193,8 @@ class CodeMapping:
         pattern = r"(?<![a-z0-9])(?:" + "|".join(re.escape(p) for p in phrases) + r")(?![a-z0-9])"
         object.__setattr__(self, "_matcher", re.compile(pattern))
         object.__setattr__(self, "_by_code", {code: a for (_, code), a in self.analytes.items()})
+        known = {system for system, _ in self.analytes if system is not None}
+        object.__setattr__(self, "_known_systems", frozenset(known | set(_CANONICAL.values())))
 
     def analyte(self, code: str, system: str | None = None) -> Analyte | None:
         """The analyte a test code stands for, or None for a test we do not watch."""
@@ -189,6 +202,15 @@ class CodeMapping:
         if system is None or not system.strip():
             return self._by_code.get(code)
         return self.analytes.get((canonical_system(system), code)) or self.analytes.get((None, code))
+
+    def under_unknown_system(self, code: str, system: str | None) -> bool:
+        """True for a K or Mg code sent under a code-system spelling we do not know (ignored, but counted).
+
+        A K code under another system we know (RxNorm, say) is simply another code there.
+        """
+        if system is None or not system.strip() or canonical_system(system) in self._known_systems:
+            return False
+        return code.strip() in self._by_code
 
     def classify(
         self, *, code: str | None = None, system: str | None = None, display: str | None = None

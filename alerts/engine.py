@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 
 from alerts.lifecycle import Acknowledge, Discharge, Transition, transition
@@ -13,6 +14,7 @@ from alerts.models import (
     AlertEventKind,
     DrugClass,
     Evidence,
+    LabResult,
     LabResults,
     Location,
     MedicationOrder,
@@ -91,6 +93,27 @@ def _set_context(state: PatientState, et: int, location: Location | None, encoun
     return changed
 
 
+def result_digest(result: LabResult) -> str:
+    """A fingerprint of every field of one result message: equal only for an identical re-delivery."""
+    loc = result.location
+    fields = (
+        result.result_id,
+        result.patient_id,
+        result.encounter_id,
+        result.analyte.value,
+        result.code,
+        result.status.value,
+        result.value,
+        result.sent_value,
+        result.sent_unit,
+        to_micros(result.collected_at),
+        result.collected_at.utcoffset(),
+        None if result.resulted_at is None else result.resulted_at.isoformat(),
+        None if loc is None else (loc.unit, loc.room, loc.bed),
+    )
+    return hashlib.blake2b(repr(fields).encode(), digest_size=8).hexdigest()
+
+
 def _store_labs(state: PatientState, event: LabResults, et: int) -> bool:
     changed = False
     location: Location | None = None
@@ -107,6 +130,7 @@ def _store_labs(state: PatientState, event: LabResults, et: int) -> bool:
             sent_unit=r.sent_unit if valid else None,
             collected_at=to_micros(r.collected_at),
             seq=state.seq,
+            digest=result_digest(r),
         )
         old = state.results.get(r.result_id)
         if old is None or not old.same_content(new):
@@ -148,7 +172,9 @@ def _store_adt(state: PatientState, event: AdtEvent, et: int) -> tuple[bool, boo
     changed = False
     if event.event is AdtKind.DISCHARGE:
         if state.admitted_at is not None and et < state.admitted_at:
-            return False, False  # a discharge from before the latest admission
+            # From before the latest admission (or the start of a visit begun by the 24 h rule): it belongs
+            # to a visit that has ended; so an identical re-delivery of the old discharge changes nothing.
+            return False, False
         if state.discharged_at is None:
             state.discharged_at = et
             return True, True
@@ -158,7 +184,9 @@ def _store_adt(state: PatientState, event: AdtEvent, et: int) -> tuple[bool, boo
     if event.event is AdtKind.ADMIT:
         if state.admitted_at is None or et > state.admitted_at:
             state.admitted_at, changed = et, True
-        if state.discharged_at is not None and et >= state.discharged_at:
+        # Strictly after: at a tie the discharge stands, so that a re-delivered discharge cannot end the
+        # visit an admit at the same instant began, nor the admit a discharge that came after it.
+        if state.discharged_at is not None and et > state.discharged_at:
             state.discharged_at, changed = None, True
     return _set_context(state, et, event.location, event.encounter_id) or changed, False
 
@@ -282,7 +310,9 @@ def apply(
     et = to_micros(when)
     new = state.copy() if state is not None else PatientState()
     if new.discharged_at is not None and et >= new.discharged_at + rules.limits.discharge_reset:
-        new = PatientState()  # a new visit: nothing of the old one carries over
+        # A new visit: nothing of the old one carries over. It began, at the latest, when the 24 h ran out;
+        # a discharge dated before that belongs to the old visit (an identical re-delivery included).
+        new = PatientState(admitted_at=new.discharged_at + rules.limits.discharge_reset)
     discharges_now = False
     if isinstance(event, LabResults):
         changed = _store_labs(new, event, et)
@@ -290,6 +320,8 @@ def apply(
         changed = _store_order(new, event, et)
     else:
         changed, discharges_now = _store_adt(new, event, et)
+        # ADT events always count: one beyond the clock moves it even without location or encounter.
+        changed = changed or new.clock is None or et > new.clock
     if not changed:
         return (state if state is not None else new), []
     if new.clock is None or et > new.clock:

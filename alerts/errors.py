@@ -23,6 +23,18 @@ class DeadLetterReason(StrEnum):
     PROCESSING_ERROR = "processing_error"
 
 
+class IgnoreReason(StrEnum):
+    """Why valid input was ignored rather than used (counted on /metrics, documented in the README)."""
+
+    # Not a test or drug lytewatch watches: lab and pharmacy feeds carry everything.
+    UNWATCHED = "unwatched"
+    # A K or Mg code under a code-system spelling lytewatch does not know: a feed misconfiguration to see.
+    UNKNOWN_CODE_SYSTEM = "unknown_code_system"
+    # An acknowledgement that changes nothing: of an unknown or resolved alert, of another patient's
+    # alert, or the same person again at the same severity (counted by the engine, not at ingest).
+    ACK_CHANGES_NOTHING = "ack_changes_nothing"
+
+
 class AlertsError(Exception):
     """Root of every error raised by the `alerts` package."""
 

@@ -68,7 +68,13 @@ class Transition:
 
 
 def _with_evidence(alert: OpenAlert, key: EvidenceKey, severity: Severity) -> OpenAlert:
-    return alert._replace(revision=alert.revision + 1, severity=severity.value, evidence=key)
+    return alert._replace(
+        revision=alert.revision + 1,
+        severity=severity.value,
+        evidence=key,
+        # At a new severity everyone may acknowledge again.
+        acked_now=alert.acked_now if severity.value == alert.severity else (),
+    )
 
 
 # --- the branches -------------------------------------------------------------------------------
@@ -111,16 +117,17 @@ def _resolve(rule: RuleId, current: OpenAlert, reason: ResolveReason) -> Transit
 
 
 def _acknowledge(rule: RuleId, current: OpenAlert, ack: Acknowledge) -> Transition | None:
-    if current.acknowledged_by == ack.by and (
-        current.acknowledged_at == ack.at or current.acknowledged_severity == current.severity
-    ):
-        # A re-delivered ack, or the same person again at the same severity: nothing new to say.
+    if (ack.by, ack.at) in current.ack_log or ack.by in current.acked_now:
+        # A re-delivered ack, or the same person again since the severity last changed (whatever its
+        # `at`): nothing new to say.
         return None
     alert = current._replace(
         revision=current.revision + 1,
         acknowledged_by=ack.by,
         acknowledged_at=ack.at,
         acknowledged_severity=current.severity,
+        ack_log=(*current.ack_log, (ack.by, ack.at)),
+        acked_now=(*current.acked_now, ack.by),
     )
     return Transition(rule, AlertEventKind.ACKNOWLEDGED, None, alert, still_open=True)
 

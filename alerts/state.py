@@ -56,8 +56,14 @@ class StoredResult(NamedTuple):
     collected_at: int
     # Arrival order of this version; breaks ties between results collected at the same instant.
     seq: int
+    # Fingerprint of every field of the message version (result_digest); None in states stored before it
+    # existed, which then compare by content as they did.
+    digest: str | None = None
 
     def same_content(self, other: StoredResult) -> bool:
+        """An identical re-delivery: identical in every field (a status-only change is a new version)."""
+        if self.digest is not None and other.digest is not None:
+            return self.digest == other.digest
         return self[:6] == other[:6]
 
 
@@ -112,6 +118,10 @@ class OpenAlert(NamedTuple):
     acknowledged_by: str | None = None
     acknowledged_at: int | None = None
     acknowledged_severity: str | None = None
+    # Every (by, at) acknowledgement applied to this alert, to recognise an identical re-delivery.
+    ack_log: tuple[tuple[str, int], ...] = ()
+    # Who acknowledged since the severity last changed: acknowledging again changes nothing.
+    acked_now: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -171,9 +181,10 @@ def _order_row(order: StoredOrder) -> list[Any]:
 
 
 def _alert_row(alert: OpenAlert) -> list[Any]:
-    # One flat row, the evidence in the middle: the layout of STATE_FORMAT 1, which stored tables hold.
+    # One flat row, the evidence in the middle: the layout of STATE_FORMAT 1, which stored tables hold;
+    # the ack log and who acknowledged at this severity follow only when the last ack does not imply them.
     e = alert.evidence
-    return [
+    row = [
         alert.alert_id,
         alert.revision,
         alert.severity,
@@ -187,13 +198,27 @@ def _alert_row(alert: OpenAlert) -> list[Any]:
         alert.acknowledged_at,
         alert.acknowledged_severity,
     ]
+    if (alert.ack_log, alert.acked_now) != _acks_known_from(row):
+        row += [[list(pair) for pair in alert.ack_log], list(alert.acked_now)]
+    return row
+
+
+def _acks_known_from(row: list[Any]) -> tuple[tuple[tuple[str, int], ...], tuple[str, ...]]:
+    """The ack log a 12-field row implies: its last acknowledgement only (what rows held before the log)."""
+    by, at, severity = row[9:12]
+    ack_log = ((by, at),) if by is not None and at is not None else ()
+    return ack_log, (by,) if by is not None and severity == row[2] else ()
 
 
 def encode_state(state: PatientState) -> bytes:
     """Serialise compactly to JSON bytes (orjson)."""
     doc: dict[str, Any] = {"v": STATE_FORMAT, "c": state.clock, "s": state.seq}
     if state.results:
-        doc["r"] = {rid: [r[0], int(r[1]), *r[2:]] for rid, r in state.results.items()}
+        # A result stored before the fingerprint existed keeps its 7 fields.
+        doc["r"] = {
+            rid: [r[0], int(r[1]), *(r[2:] if r.digest is not None else r[2:7])]
+            for rid, r in state.results.items()
+        }
     if state.orders:
         doc["o"] = {oid: _order_row(o) for oid, o in state.orders.items()}
     if state.alerts:
@@ -221,7 +246,12 @@ def _order_from_row(row: list[Any]) -> StoredOrder:
 
 def _alert_from_row(row: list[Any]) -> OpenAlert:
     evidence = EvidenceKey(row[3], row[4], row[5], row[6], tuple(row[7]), bool(row[8]))
-    return OpenAlert(row[0], row[1], row[2], evidence, *row[9:])
+    if len(row) >= 14:
+        ack_log: tuple[tuple[str, int], ...] = tuple((p[0], p[1]) for p in row[12])
+        acked_now: tuple[str, ...] = tuple(row[13])
+    else:
+        ack_log, acked_now = _acks_known_from(row)
+    return OpenAlert(row[0], row[1], row[2], evidence, row[9], row[10], row[11], ack_log, acked_now)
 
 
 def decode_state(data: bytes) -> PatientState:
@@ -234,7 +264,7 @@ def decode_state(data: bytes) -> PatientState:
         clock=doc["c"],
         seq=doc["s"],
         results={
-            rid: StoredResult(r[0], bool(r[1]), r[2], r[3], r[4], r[5], r[6])
+            rid: StoredResult(r[0], bool(r[1]), r[2], r[3], r[4], r[5], r[6], r[7] if len(r) > 7 else None)
             for rid, r in doc.get("r", {}).items()
         },
         orders={oid: _order_from_row(o) for oid, o in doc.get("o", {}).items()},
@@ -258,8 +288,9 @@ def prune(state: PatientState, rules: RulesConfig) -> PatientState:
     - a K result older than both the K window and the refractory recheck horizon
       (refractory looks at K collected after s + recheck with s >= t - replacement_lookback);
     - a Mg result older than the Mg window;
-    - an order whose diuretic interval ended before t - lookback and whose replacement start is older
-      than t - replacement_lookback becomes a tombstone (its recorded_at must survive, see StoredOrder).
+    - an order whose diuretic interval ended before t - lookback (or never began) and whose replacement
+      start, whatever its end, is older than t - replacement_lookback becomes a tombstone (its recorded_at
+      must survive, see StoredOrder).
     """
     t = state.clock
     if t is None:
@@ -281,10 +312,9 @@ def prune(state: PatientState, rules: RulesConfig) -> PatientState:
             continue
         start = order.start
         assert start is not None
-        alive = order.has_interval and (
-            (order.wasting and (order.end is None or order.end > diuretic_horizon))
-            or (order.potassium_replacement and start >= replacement_horizon)
-        )
+        alive = (
+            order.wasting and order.has_interval and (order.end is None or order.end > diuretic_horizon)
+        ) or (order.potassium_replacement and start >= replacement_horizon)
         if not alive:
             state.orders[oid] = StoredOrder(order.recorded_at)
     return state

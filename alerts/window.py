@@ -60,13 +60,13 @@ def is_refractory(state: PatientState, t: int, rules: RulesConfig) -> bool:
     """K replacement started at s in [t - lookback, t - recheck], and every valid K after s + recheck is low.
 
     "Every valid K" needs at least one; K exactly at s + recheck is not "after" and does not count.
+    A replacement counts from its start whatever its end: a single dose (end == start) is potassium given.
     """
     lim = rules.limits
     starts = sorted(
         o.start
         for o in state.orders.values()
         if o.potassium_replacement
-        and o.has_interval
         and o.start is not None
         and t - lim.replacement_lookback <= o.start <= t - lim.replacement_recheck
     )

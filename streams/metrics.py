@@ -14,7 +14,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from alerts.cds import SERVICES as CDS_SERVICE_SPECS
-from alerts.errors import DeadLetterReason
+from alerts.errors import DeadLetterReason, IgnoreReason
 from alerts.models import AlertEvent, AlertEventKind, RuleId, Severity
 
 #: 1 ms .. 10 s: the worker's own work is milliseconds, a stalled broker shows up at seconds.
@@ -30,6 +30,7 @@ INPUT_FORMATS: Final = ("json", "hl7v2", "fhir", "unknown")
 RECEIVER_TYPES: Final = ("webhook", "email", "pager", "chat")
 DELIVERY_OUTCOMES: Final = ("delivered", "retried", "failed", "suppressed")
 _DEADLETTER_REASONS: Final = frozenset(r.value for r in DeadLetterReason)
+_IGNORE_REASONS: Final = frozenset(r.value for r in IgnoreReason)
 #: Where a dead letter was written. `ingest`: an input message dead-lettered whole (with used and ignored it
 #: accounts for every input message); `ingest_partial`: the rejected part of a message that was otherwise
 #: used; `engine`: a patient event the engine failed on (its input message was counted as used).
@@ -66,8 +67,9 @@ class Metrics:
         )
         self.ignored = Counter(
             "lytewatch_ignored",
-            "Input messages ignored as irrelevant (other tests, other drugs, identical re-deliveries)",
-            ["topic"],
+            "Input messages ignored, by reason: unwatched (other tests, other drugs), unknown_code_system "
+            "(a K or Mg code under a code-system spelling lytewatch does not know), ack_changes_nothing",
+            ["topic", "reason"],
             registry=r,
         )
         self.input_used = Counter(
@@ -232,7 +234,8 @@ class Metrics:
         for topic in input_topics:
             for fmt in INPUT_FORMATS:
                 self.input_messages.labels(topic=topic, format=fmt)
-            self.ignored.labels(topic=topic)
+            for ignore_reason in IgnoreReason:
+                self.ignored.labels(topic=topic, reason=ignore_reason.value)
             self.rekeyed.labels(topic=topic)
             self.input_used.labels(topic=topic)
             for stage in DEADLETTER_STAGES:
@@ -264,9 +267,12 @@ class Metrics:
         self.input_messages.labels(topic=topic, format=_closed(fmt, INPUT_FORMATS)).inc(n)
         self.last_input_timestamp.labels(topic=topic).set(time.time() if now is None else now)
 
-    def count_ignored(self, topic: str, n: int = 1) -> None:
-        """`n` input messages were irrelevant (not a watched test or drug) and were dropped on purpose."""
-        self.ignored.labels(topic=topic).inc(n)
+    def count_ignored(
+        self, topic: str, n: int = 1, reason: IgnoreReason | str = IgnoreReason.UNWATCHED
+    ) -> None:
+        """`n` input messages were ignored on purpose for `reason` (default: not a watched test or drug)."""
+        value = reason.value if isinstance(reason, IgnoreReason) else reason
+        self.ignored.labels(topic=topic, reason=_closed(value, _IGNORE_REASONS)).inc(n)
 
     def count_used(self, topic: str, n: int = 1) -> None:
         """`n` input messages gave the engine at least one event."""

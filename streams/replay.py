@@ -14,7 +14,7 @@ import orjson
 
 from alerts.codes import CodeMapping
 from alerts.engine import event_time
-from alerts.errors import DeadLetterReason
+from alerts.errors import DeadLetterReason, IgnoreReason
 from alerts.models import AlertEventKind
 from alerts.rulesfile import RulesConfig
 from streams.codecs import DEFAULT_TOPIC_KINDS
@@ -36,6 +36,7 @@ class ReplaySummary:
     ignored: int = 0
     deadlettered: int = 0
     deadletter_reasons: Counter[str] = field(default_factory=Counter)
+    ignore_reasons: Counter[str] = field(default_factory=Counter)
     transitions: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     patients_with_alerts: set[str] = field(default_factory=set)
     patient_days: set[tuple[str, date]] = field(default_factory=set)
@@ -51,6 +52,7 @@ class ReplaySummary:
         self.ignored += other.ignored
         self.deadlettered += other.deadlettered
         self.deadletter_reasons.update(other.deadletter_reasons)
+        self.ignore_reasons.update(other.ignore_reasons)
         self.transitions.update(other.transitions)
         self.patients_with_alerts |= other.patients_with_alerts
         self.patient_days |= other.patient_days
@@ -62,6 +64,8 @@ class ReplaySummary:
             f"lines: {self.lines}  used: {self.used}  ignored: {self.ignored}  "
             f"dead-lettered: {self.deadlettered}",
         ]
+        for reason, n in sorted(self.ignore_reasons.items()):
+            lines.append(f"  ignored {reason}: {n}")
         for reason, n in sorted(self.deadletter_reasons.items()):
             lines.append(f"  dead letter {reason}: {n}")
         lines.append("alert events by rule, event and severity:")
@@ -191,7 +195,7 @@ def replay_shard(
             now=started_at,
         )
         if counts:
-            _count(outcome.disposition, summary)
+            _count(outcome.disposition, summary, outcome.ignore_reason)
             for reason, record in outcome.deadletters:
                 summary.deadletter_reasons[reason.value] += 1
                 sink.deadletter(line_no, record)
@@ -205,6 +209,11 @@ def replay_shard(
             result = step(patients.get(pid), event_envelope, rules, wall_now=0.0)
             if result.stored is None:
                 continue
+            if result.ignored_ack and counts:
+                # Decoded fine, but the engine found nothing to acknowledge: ignored, not used.
+                summary.used -= 1
+                summary.ignored += 1
+                summary.ignore_reasons[IgnoreReason.ACK_CHANGES_NOTHING.value] += 1
             patients[pid] = result.stored
             when = event_time(event)
             if when is not None:
@@ -217,12 +226,14 @@ def replay_shard(
     return summary
 
 
-def _count(disposition: str, summary: ReplaySummary) -> None:
+def _count(disposition: str, summary: ReplaySummary, ignore_reason: IgnoreReason | None = None) -> None:
     summary.lines += 1
     if disposition == "used":
         summary.used += 1
     elif disposition == "ignored":
         summary.ignored += 1
+        if ignore_reason is not None:
+            summary.ignore_reasons[ignore_reason.value] += 1
     else:
         summary.deadlettered += 1
 

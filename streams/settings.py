@@ -73,7 +73,7 @@ class Settings(BaseSettings):
         120, gt=0, description="not ready when a stage has waiting input but finished no batch this long"
     )
     max_task_idle_ms: int = Field(
-        1000,
+        10_000,
         ge=0,
         le=600_000,
         description=(

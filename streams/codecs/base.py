@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Literal
@@ -23,15 +24,30 @@ class Decoded:
     events: tuple[PatientEvent, ...]
     ignored: int
     rejected: tuple[Rejection, ...]
+    # Of the ignored items, the K or Mg codes sent under a code-system spelling we do not know.
+    unknown_system: int = 0
 
 
-def finish(fmt: Format, events: list[PatientEvent], ignored: int, rejected: list[Rejection]) -> Decoded:
+def finish(
+    fmt: Format, events: list[PatientEvent], ignored: int, rejected: list[Rejection], unknown_system: int = 0
+) -> Decoded:
     """The Decoded value, or DecodeError when the message had watched items and every one was rejected."""
     if rejected and not events:
         first = rejected[0]
         more = f" (and {len(rejected) - 1} more)" if len(rejected) > 1 else ""
         raise DecodeError(first.reason, first.detail + more)
-    return Decoded(format=fmt, events=tuple(events), ignored=ignored, rejected=tuple(rejected))
+    return Decoded(
+        format=fmt,
+        events=tuple(events),
+        ignored=ignored,
+        rejected=tuple(rejected),
+        unknown_system=unknown_system,
+    )
+
+
+def under_unknown_system(codes: Iterable[tuple[str | None, str]], mapping: CodeMapping) -> bool:
+    """True when one of an unwatched result's (system, code) pairs is a K/Mg code under an unknown system."""
+    return any(code and mapping.under_unknown_system(code, system) for system, code in codes)
 
 
 def aware(moment: datetime, tz: tzinfo) -> datetime:
@@ -115,12 +131,13 @@ def lab_events(
 ) -> Decoded:
     """One LabResults event from a message's results: unwatched ones counted, bad watched ones rejected."""
     results: list[LabResult] = []
-    ignored = 0
+    ignored = unknown_system = 0
     rejected = list(pre_rejected)
     for raw in raws:
         found = watched(raw, mapping)
         if found is None:
             ignored += 1
+            unknown_system += under_unknown_system(((raw.system, raw.code), *raw.alternates), mapping)
             continue
         try:
             results.append(lab_result(raw, found[0], found[1], patient_id))
@@ -129,4 +146,4 @@ def lab_events(
     events: list[PatientEvent] = []
     if results:
         events.append(LabResults(patient_id=patient_id, results=tuple(results)))
-    return finish(fmt, events, ignored, rejected)
+    return finish(fmt, events, ignored, rejected, unknown_system)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from alerts.codes import CodeMapping
 from alerts.errors import DeadLetterReason, InvalidInputError
 from alerts.models import Ingredient, MedicationOrder, OrderStatus, ResultStatus
-from streams.codecs.base import Decoded, RawResult, finish, lab_events, parse_iso
+from streams.codecs.base import Decoded, RawResult, finish, lab_events, parse_iso, under_unknown_system
 from streams.codecs.native import schema_detail
 from streams.errors import DecodeError
 from streams.topic_registry import InputKind
@@ -153,7 +153,7 @@ def _observation(obj: dict[str, Any], tz: tzinfo, mapping: CodeMapping) -> Decod
     codings = [(c.system, c.code or "") for c in obs.code.coding if c.code]
     status = _OBSERVATION_STATUS[obs.status]
     if status is None or not any(mapping.analyte(code, system) for system, code in codings):
-        return finish("fhir", [], 1, [])
+        return finish("fhir", [], 1, [], int(status is not None and under_unknown_system(codings, mapping)))
     if not obs.id:
         raise DecodeError(_INVALID, "Observation.id: missing, so the result cannot be identified")
     period_start = obs.effectivePeriod.start if obs.effectivePeriod else None

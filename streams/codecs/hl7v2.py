@@ -22,7 +22,7 @@ from alerts.models import (
     PatientEvent,
     ResultStatus,
 )
-from streams.codecs.base import Decoded, RawResult, Rejection, finish, lab_events
+from streams.codecs.base import Decoded, RawResult, Rejection, finish, lab_events, under_unknown_system
 from streams.errors import DecodeError
 from streams.topic_registry import InputKind
 
@@ -236,7 +236,7 @@ class _Context:
 def _oru(msg: _Message, ctx: _Context) -> Decoded:
     raws: list[RawResult] = []
     rejected: list[Rejection] = []
-    ignored = 0
+    ignored = unknown_system = 0
     obr: list[str] | None = None
     for seg in msg.segments:
         if seg[0] == "OBR":
@@ -251,6 +251,9 @@ def _oru(msg: _Message, ctx: _Context) -> Decoded:
         )
         if not watched or status_flag in _NO_RESULT_YET:
             ignored += 1
+            unknown_system += not watched and under_unknown_system(
+                ((system or None, code), (alt_system or None, alt_code)), ctx.mapping
+            )
             continue
         try:
             raws.append(_obx(msg, seg, obx3, obr, status_flag, ctx))
@@ -258,7 +261,13 @@ def _oru(msg: _Message, ctx: _Context) -> Decoded:
             rejected.append(exc)
     decoded = lab_events("hl7v2", ctx.patient, raws, ctx.mapping, rejected)
     if ignored:
-        return Decoded(decoded.format, decoded.events, decoded.ignored + ignored, decoded.rejected)
+        return Decoded(
+            decoded.format,
+            decoded.events,
+            decoded.ignored + ignored,
+            decoded.rejected,
+            decoded.unknown_system + unknown_system,
+        )
     return decoded
 
 

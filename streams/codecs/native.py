@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, StringConstraints, TypeAdapter, ValidationError
 
 from alerts.codes import CodeMapping, canonical_system
 from alerts.errors import DeadLetterReason, InvalidInputError
@@ -48,7 +48,8 @@ class _LabIn(_In):
     system: str | None = None
     value: Any = None
     unit: str | None = None
-    status: ResultStatus = ResultStatus.FINAL
+    # Optional means null too (CLINICAL_RULES.md, edges settled): null is the default, final.
+    status: ResultStatus | None = None
     collected_at: str
     resulted_at: str | None = None
     location: _LocIn | None = None
@@ -82,7 +83,8 @@ class _AdtIn(_In):
 class _AckIn(_In):
     alert_id: str
     patient_id: str
-    by: str
+    # An ack must say who (a blank name is no name) and when: otherwise schema_error.
+    by: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
     at: str
     note: str | None = None
 
@@ -126,7 +128,7 @@ def decode_native(kind: InputKind, obj: dict[str, Any], *, tz: tzinfo, mapping: 
             system=msg.system,
             value=msg.value,
             unit=msg.unit,
-            status=msg.status,
+            status=msg.status or ResultStatus.FINAL,
             collected_at=_when(msg.collected_at, "collected_at", tz),
             encounter_id=msg.encounter_id,
             resulted_at=None if msg.resulted_at is None else _when(msg.resulted_at, "resulted_at", tz),

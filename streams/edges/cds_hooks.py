@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 import orjson
@@ -31,9 +31,7 @@ from streams.edges.patient_state import StateUnavailable, patient_view, register
 from streams.errors import DecodeError
 from streams.kafka import producer
 from streams.settings import Settings
-
-if TYPE_CHECKING:
-    from streams.worker.runtime import Runtime
+from streams.worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import aiohttp
@@ -12,10 +11,8 @@ from faust.web import Request, Response, View
 from yarl import URL
 
 from alerts.patient_view import PatientView, describe
+from streams.worker.runtime import Runtime
 from streams.worker.stored import decode_stored
-
-if TYPE_CHECKING:
-    from streams.worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

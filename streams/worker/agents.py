@@ -215,6 +215,8 @@ def _engine_agent(runtime: Runtime, guard: GapGuard) -> Any:
             if result.stored is None:
                 log.debug("re-delivery of %s skipped", decoded.origin.describe())
                 continue
+            if result.ignored_ack:
+                tally.ack_ignored(decoded.origin.topic)
             changed[key] = result.stored
             causes[key] = event
             published.extend((alert, decoded, key) for alert in result.alerts)

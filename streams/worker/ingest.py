@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
 from alerts.codes import CodeMapping
-from alerts.errors import DeadLetterReason
+from alerts.errors import DeadLetterReason, IgnoreReason
 from streams.codecs import InputKind, decode
 from streams.codecs.deadletter import deadletter_bytes
 from streams.errors import DecodeError
@@ -21,6 +21,8 @@ class IngestOutcome:
     forward: tuple[PatientEnvelope, ...]
     deadletters: tuple[tuple[DeadLetterReason, bytes], ...]
     ignored: int
+    # Of the ignored items, K or Mg codes under a code-system spelling we do not know.
+    unknown_system: int = 0
 
     @property
     def disposition(self) -> str:
@@ -30,6 +32,11 @@ class IngestOutcome:
         if self.deadletters:
             return "deadlettered"
         return "ignored"
+
+    @property
+    def ignore_reason(self) -> IgnoreReason:
+        """Why an ignored message was ignored: a K/Mg code under an unknown system wins over "unwatched"."""
+        return IgnoreReason.UNKNOWN_CODE_SYSTEM if self.unknown_system else IgnoreReason.UNWATCHED
 
 
 def ingest_message(
@@ -92,7 +99,11 @@ def ingest_message(
         first, more = decoded.rejected[0], len(decoded.rejected) - 1
         deadletters = (dead_letter(first.reason, first.detail + (f" (and {more} more)" if more else "")),)
     return IngestOutcome(
-        format=decoded.format, forward=forward, deadletters=deadletters, ignored=decoded.ignored
+        format=decoded.format,
+        forward=forward,
+        deadletters=deadletters,
+        ignored=decoded.ignored,
+        unknown_system=decoded.unknown_system,
     )
 
 

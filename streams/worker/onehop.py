@@ -105,6 +105,8 @@ class _Batch:
         if result.stored is None:
             log.debug("re-delivery of %s skipped", envelope.origin.describe())
             return
+        if result.ignored_ack:
+            self.tally.ack_ignored(envelope.origin.topic)
         self.changed[key] = result.stored
         self.causes[key] = pending.context
         self.published.extend((alert, envelope, key) for alert in result.alerts)
@@ -139,13 +141,16 @@ class OneHopEngine:
     # --- receiving ------------------------------------------------------------------------------------
 
     def reset(self) -> None:
-        """A rebalance: forget everything buffered (it is re-delivered from the last commit)."""
+        """A rebalance: forget everything buffered (it is re-delivered from the last commit).
+
+        What this engine paused stays in `paused`: faust keeps a partition paused across a rebalance when
+        it stays assigned, so `_flow` must still resume it (its buffer is empty now).
+        """
         dropped = sum(len(group.clear()) for group in self.groups.values())
         if dropped:
             log.info("rebalance: %d buffered records dropped, to be re-delivered from the commits", dropped)
         self.groups.clear()
         self.received.clear()
-        self.paused.clear()
 
     def group(self, partition: int) -> PartitionGroup[Pending]:
         group = self.groups.get(partition)
@@ -159,12 +164,14 @@ class OneHopEngine:
         unacked = app.consumer.unacked
         for event in events:
             message = event.message
-            # Buffered is not yet being processed: faust must not wait for it in a rebalance or shutdown.
-            # Also (first) for a record dropped below: left in `unacked`, it made the rebalance that
-            # dropped it wait for its acknowledgement forever (tests/integration/test_failover.py).
+            # Buffered is not yet being processed: faust must not wait for it in a rebalance or shutdown
+            # (faust's stream keeps a reference to its last event, so it would wait forever).
             unacked.discard(message)
             if not app.flow_control.is_active() or message.generation_id != app.consumer_generation_id:
-                # Delivered before a rebalance: the group re-delivers it from the last commit.
+                # Delivered as a rebalance or shutdown began: the group re-delivers it from the last commit.
+                continue
+            if message.offset < self.received.get(message.tp, -1):
+                # Already buffered: delivered again after a resumed partition was sought back.
                 continue
             missing, done = await self.guard.read_missing(message)
             group = self.group(message.partition)
@@ -175,10 +182,25 @@ class OneHopEngine:
             record = record_of(message)
             group.add(record.topic, _ms(record.timestamp), record.offset, Pending(record, event, event))
             self.received[message.tp] = message.offset + 1
-        self._flow()
+        await self._flow()
 
     def _caught_up_in(self, partition: int, topic: str) -> bool:
         return self.caught_up(topic, partition)
+
+    def _describe_wait(self, partition: int, topics: tuple[str, ...]) -> str:
+        """`topic[p]` (received up to N of high-water H) for each partition a group gave up on."""
+        consumer: Any = self.runtime.app.consumer
+        out = []
+        for topic in topics:
+            tp = TP(topic, partition)
+            try:
+                highwater = consumer.highwater(tp)
+            except Exception as exc:  # noqa: BLE001 - for the log line only
+                highwater = type(exc).__name__
+            out.append(
+                f"{topic}[{partition}] (received up to {self.received.get(tp)} of high-water {highwater})"
+            )
+        return "; ".join(out)
 
     def caught_up(self, topic: str, partition: int) -> bool:
         """True when the partition is known to have nothing more on the broker than was received."""
@@ -195,25 +217,37 @@ class OneHopEngine:
             position = consumer._committed_offset.get(tp)
         return bool(highwater == 0 if position is None else position >= highwater)
 
-    def _flow(self) -> None:
-        """Pause partitions that run ahead of their group, resume them once they have drained to half."""
+    async def _flow(self) -> None:
+        """Pause partitions that run ahead of their group, resume them once they have drained to half.
+
+        faust drops records it had already fetched for a partition paused meanwhile (its fetch position has
+        moved past them), so a resumed partition is first sought back to the offset after the last record
+        this engine received: nothing is skipped, and what comes twice is recognised in `receive`.
+        """
         app = self.runtime.app
         if not app.flow_control.is_active() or not self.runtime.recovery.completed.is_set():
             return
+        assigned = app.consumer.assignment()
+        # Paused before a rebalance and no longer ours: nothing to resume.
+        self.paused &= assigned
         over, under = set(), set()
+        for tp in self.paused:
+            group = self.groups.get(tp.partition)
+            if group is None or group.size(tp.topic) <= MAX_BUFFERED // 2:
+                under.add(tp)
         for partition, group in self.groups.items():
             for topic in group.topics:
-                size = group.size(topic)
-                tp = TP(topic, partition)
-                if size >= MAX_BUFFERED:
-                    over.add(tp)
-                elif tp in self.paused and size <= MAX_BUFFERED // 2:
-                    under.add(tp)
+                if group.size(topic) >= MAX_BUFFERED:
+                    over.add(TP(topic, partition))
+                    under.discard(TP(topic, partition))
         if over:
             # Re-asserted each time: faust resumes every partition when a recovery ends.
             app.consumer.pause_partitions(over)
             self.paused |= over
         if under:
+            for tp in under:
+                if tp in self.received:
+                    await app.consumer.seek(tp, self.received[tp])
             app.consumer.resume_partitions(under)
             self.paused -= under
 
@@ -235,6 +269,14 @@ class OneHopEngine:
         enforced = sum(group.enforced for group in self.groups.values()) - enforced_before
         if enforced:
             self.runtime.metrics.order_enforced.inc(enforced)
+            log.info(
+                "%d records applied without waiting longer (LYTEWATCH_MAX_TASK_IDLE_MS) for %s: their "
+                "order across topics is not guaranteed",
+                enforced,
+                ", ".join(
+                    self._describe_wait(p, g.gave_up_on) for p, g in self.groups.items() if g.gave_up_on
+                ),
+            )
         return picked
 
     async def drain(self) -> None:
@@ -251,7 +293,7 @@ class OneHopEngine:
                         # Now in progress: a rebalance waits for it to be applied and acknowledged.
                         unacked.add(pending.event.message)
                 await self._apply(picked)
-            self._flow()
+            await self._flow()
 
     async def _apply(self, picked: list[Pending]) -> None:
         try:
@@ -381,7 +423,10 @@ def register_one_hop(runtime: Runtime, guard: GapGuard) -> OneHopEngine:
     # Applies what waited for an idle partition when no new record arrives to trigger it.
     @runtime.app.timer(interval=min(0.1, max(0.01, engine.idle_s / 4)), name="lytewatch.engine-idle")
     async def idle() -> None:
-        if engine.stream is not None and any(len(group) for group in engine.groups.values()):
+        # Not while the agent drains: it goes on until nothing is ready, so this tick has nothing to add.
+        if engine.stream is None or engine.lock.locked():
+            return
+        if any(len(group) for group in engine.groups.values()):
             await engine.drain()
 
     @runtime.app.on_partitions_revoked.connect  # type: ignore[arg-type]

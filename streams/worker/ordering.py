@@ -41,6 +41,7 @@ class PartitionGroup(Generic[T]):
         self._last_timestamp: dict[str, int] = {}
         # Records applied while a topic that might still have had earlier records was given up on.
         self.enforced = 0
+        self.gave_up_on: tuple[str, ...] = ()
 
     def add(self, topic: str, timestamp_ms: int | None, offset: int, item: T) -> None:
         """Buffer a record; one without a timestamp takes its topic's last one, so it never jumps ahead."""
@@ -85,5 +86,6 @@ class PartitionGroup(Generic[T]):
         if self._empty_since:
             # Only topics whose idle time ran out are left here: going on without them.
             self.enforced += 1
+            self.gave_up_on = tuple(self._empty_since)
         best = min(heads, key=lambda q: (q[0].timestamp_ms, q[0].rank, q[0].offset))
         return best.popleft()

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from alerts.engine import apply
-from alerts.models import AlertEvent
+from alerts.models import Acknowledgement, AlertEvent
 from alerts.rulesfile import RulesConfig
 from alerts.state import PatientState, decode_state, encode_state
 from streams.worker.envelope import PatientEnvelope
@@ -52,6 +52,8 @@ class StepResult:
 
     stored: StoredPatient | None
     alerts: tuple[AlertEvent, ...]
+    # An acknowledgement that changed nothing: an unknown or resolved alert, another patient's, a repeat.
+    ignored_ack: bool = False
 
     @property
     def duplicate(self) -> bool:
@@ -91,5 +93,7 @@ def step(
     seen = dict(stored.seen)
     seen[mark] = origin.position
     return StepResult(
-        stored=StoredPatient(state=new_state, seen=seen, touched_at=wall_now), alerts=tuple(alerts)
+        stored=StoredPatient(state=new_state, seen=seen, touched_at=wall_now),
+        alerts=tuple(alerts),
+        ignored_ack=isinstance(envelope.event, Acknowledgement) and not alerts,
     )

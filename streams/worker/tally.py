@@ -1,7 +1,8 @@
 """What a batch did with each input message, counted into the metrics at once when the batch is done.
 
 Counting at the end, with no await in between, means a scrape never sees half a batch: on /metrics, input =
-used + ignored + dead-lettered (stage "ingest") holds at every instant (the LytewatchInputUnaccounted rule).
+used + ignored + dead-lettered (stage "ingest") holds at every instant (the LytewatchInputUnaccounted rule),
+ignored without the reason ack_changes_nothing, which the engine counts for acks ingest counted as used.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from alerts.errors import DeadLetterReason
+from alerts.errors import DeadLetterReason, IgnoreReason
 from streams.metrics import Metrics
 from streams.worker.ingest import IngestOutcome
 
@@ -18,7 +19,8 @@ from streams.worker.ingest import IngestOutcome
 class BatchTally:
     formats: Counter[tuple[str, str]] = field(default_factory=Counter)
     used: Counter[str] = field(default_factory=Counter)
-    ignored: Counter[str] = field(default_factory=Counter)
+    # (topic, ignore reason) -> messages
+    ignored: Counter[tuple[str, str]] = field(default_factory=Counter)
     deadletters: Counter[tuple[str, str, str]] = field(default_factory=Counter)
 
     def ingested(self, topic: str, outcome: IngestOutcome) -> None:
@@ -27,10 +29,14 @@ class BatchTally:
         if outcome.disposition == "used":
             self.used[topic] += 1
         elif outcome.disposition == "ignored":
-            self.ignored[topic] += 1
+            self.ignored[(topic, outcome.ignore_reason.value)] += 1
         stage = "ingest_partial" if outcome.forward else "ingest"
         for reason, _ in outcome.deadletters:
             self.deadletters[(topic, stage, reason.value)] += 1
+
+    def ack_ignored(self, topic: str) -> None:
+        """The engine found nothing to do for an ack (an unknown, resolved or other patient's alert)."""
+        self.ignored[(topic, IgnoreReason.ACK_CHANGES_NOTHING.value)] += 1
 
     def failed(self, topic: str, stage: str) -> None:
         """The worker failed on a message (stage "ingest": an input message; "engine": a patient event)."""
@@ -43,7 +49,7 @@ class BatchTally:
             metrics.count_input(topic, fmt, n=n)
         for topic, n in self.used.items():
             metrics.count_used(topic, n)
-        for topic, n in self.ignored.items():
-            metrics.count_ignored(topic, n)
+        for (topic, reason), n in self.ignored.items():
+            metrics.count_ignored(topic, n, reason)
         for (topic, stage, reason), n in self.deadletters.items():
             metrics.count_deadletter(topic, reason, stage=stage, n=n)

@@ -203,12 +203,17 @@ def test_every_metric_the_dashboard_and_rules_use_is_on_a_running_worker(
     wanted = used - PROMETHEUS_OWN - OTHER_PROCESSES_ONLY
 
     # Gauges such as the consumer lag are set by timers, so give them a few rounds to appear.
-    def all_there() -> bool:
-        return not wanted - set(worker.scrape())
+    missing: list[str] = []
 
-    _wait_for(
-        "every metric the dashboard or rules query on the worker's /metrics", all_there, 45.0, worker.process
-    )
+    def all_there() -> bool:
+        missing[:] = sorted(wanted - set(worker.scrape()))
+        return not missing
+
+    try:
+        _wait_for("every metric the dashboard or rules query", all_there, 45.0, worker.process)
+    except AssertionError as exc:
+        not_served = f"queried by the dashboard or rules but not on the worker's /metrics: {missing}"
+        raise AssertionError(not_served) from exc
 
 
 def test_worker_metrics_never_label_a_patient(

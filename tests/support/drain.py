@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import time
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,10 +14,12 @@ from aiokafka.admin import AIOKafkaAdminClient
 from alerts.codes import load_code_mapping
 from alerts.rulesfile import load_rules
 from streams.replay import replay
+from streams.topic_registry import DEFAULT_TOPIC_KINDS
 from tests.support.processes import Process, WorkerEnv
+from tests.support.waiting import eventually
 
-# Replay-file topic name -> the WorkerEnv topic key.
-INPUTS = {"labs.results": "labs", "meds.orders": "orders", "adt.events": "adt", "alerts.acks": "acks"}
+# Replay-file topic name -> the WorkerEnv topic key (the input kind), from the topic registry.
+INPUTS = DEFAULT_TOPIC_KINDS
 
 
 def replay_alerts(envelopes: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -63,13 +64,14 @@ async def _caught_up(env: WorkerEnv) -> bool:
 
 def wait_caught_up(env: WorkerEnv, worker: Process, timeout: float = 300.0, times: int = 2) -> None:
     """Until the group has committed every input and internal partition to its end, `times` in a row."""
-    deadline = time.monotonic() + timeout
     streak = 0
-    while streak < times:
-        assert time.monotonic() < deadline, f"worker did not catch up in {timeout}s:\n{worker.log()[-3000:]}"
-        assert worker.popen.poll() is None, worker.log()[-3000:]
+
+    def steady() -> bool:
+        nonlocal streak
         streak = streak + 1 if asyncio.run(_caught_up(env)) else 0
-        time.sleep(1.0)
+        return streak >= times
+
+    eventually(steady, "the worker to commit every input", within=timeout, interval=1.0, alive=worker.death)
 
 
 def streamed_alerts(env: WorkerEnv) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from alerts.errors import DeadLetterReason
+from alerts.errors import DeadLetterReason, IgnoreReason
 from alerts.models import AlertEvent, AlertEventKind, RuleId, Severity
 from streams.metrics import LATENCY_BUCKETS, OTHER, Metrics
 
@@ -80,7 +80,8 @@ def test_primed_series_read_zero_before_any_traffic(
     metrics.prime_topics(["labs.results", "meds.orders"])
     samples = scrape(metrics)
 
-    assert _value(samples, "lytewatch_ignored_total", topic="meds.orders") == 0
+    assert _value(samples, "lytewatch_ignored_total", topic="meds.orders", reason="unwatched") == 0
+    assert _value(samples, "lytewatch_ignored_total", topic="labs.results", reason="unknown_code_system") == 0
     assert (
         _value(
             samples, "lytewatch_deadletter_total", topic="labs.results", stage="ingest", reason="unknown_unit"
@@ -112,6 +113,20 @@ def test_input_counts_by_topic_and_format_and_stamps_last_arrival(
     assert _value(samples, "lytewatch_input_messages_total", topic="labs.results", format="json") == 2
     assert _value(samples, "lytewatch_input_messages_total", topic="labs.results", format="fhir") == 1
     assert _value(samples, "lytewatch_last_input_timestamp_seconds", topic="labs.results") == 1_700_000_009.0
+
+
+def test_bullet5_ignored_input_counts_by_reason_and_an_unknown_code_system_has_its_own(
+    make_metrics: Callable[[], Metrics], scrape: Scrape
+) -> None:
+    metrics = make_metrics()
+    metrics.count_ignored("labs.results", 3)
+    metrics.count_ignored("labs.results", 1, IgnoreReason.UNKNOWN_CODE_SYSTEM)
+    metrics.count_ignored("labs.results", 1, "a reason nobody declared")
+    samples = scrape(metrics)
+
+    assert _value(samples, "lytewatch_ignored_total", topic="labs.results", reason="unwatched") == 3
+    assert _value(samples, "lytewatch_ignored_total", topic="labs.results", reason="unknown_code_system") == 1
+    assert _value(samples, "lytewatch_ignored_total", topic="labs.results", reason=OTHER) == 1
 
 
 def test_deadletters_count_by_reason(make_metrics: Callable[[], Metrics], scrape: Scrape) -> None:
