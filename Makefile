@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 KAFKACTL := deploy/kafka/kafkactl.sh
 PYTEST_ARGS ?=
 
-.PHONY: install system-packages kafka-up kafka-down kafka-status topics run test unit integration lint typecheck bench failover fuzz-clinical clean
+.PHONY: install system-packages kafka-up kafka-down kafka-status topics run test unit integration lint typecheck bench bench-peers failover fuzz-clinical clean
 
 ## install: .venv with lytewatch (and its dev tools) and the Kafka jars
 install: $(STAMP) deploy/kafka/lib/.complete
@@ -83,7 +83,15 @@ fuzz-clinical: install
 	LYTEWATCH_FUZZ_PROFILE=long LYTEWATCH_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) nice $(BIN)/python -m pytest \
 		tests/model -p no:cacheprovider -o timeout=0 -s -q $(PYTEST_ARGS)
 
-bench: install kafka-up
+## bench-peers: the Quix Streams peer's own virtualenv (.venv-quix; quixstreams pins an older pydantic than ours)
+bench-peers: $(VENV)-quix/.installed
+
+$(VENV)-quix/.installed: deploy/bench/quix-requirements.txt
+	$(PYTHON) -m venv $(VENV)-quix
+	$(VENV)-quix/bin/pip install --quiet -r deploy/bench/quix-requirements.txt
+	@touch $@
+
+bench: install bench-peers kafka-up
 	LYTEWATCH_BROKER=kafka://127.0.0.1:$(KAFKA_PORT) $(BIN)/lytewatch bench --json bench.json
 
 ## failover: seconds from SIGKILL of one of two workers to the first alert from its partitions, with 0 and 1
@@ -92,4 +100,4 @@ failover: install kafka-up
 	LYTEWATCH_TEST_KAFKA=127.0.0.1:$(KAFKA_PORT) $(BIN)/python -m tests.bench.bench_failover --runs 3
 
 clean: kafka-down
-	rm -rf .run $(VENV) deploy/kafka/lib build *.egg-info
+	rm -rf .run $(VENV) $(VENV)-quix deploy/kafka/lib build *.egg-info

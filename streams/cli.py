@@ -241,7 +241,7 @@ def _cmd_mllp(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     from streams.bench.run import run_bench
 
-    return run_bench(settings, quick=args.quick, json_path=args.json)
+    return run_bench(settings, quick=args.quick, json_path=args.json, only=args.phase)
 
 
 def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -318,6 +318,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench = add("bench", _cmd_bench, "benchmark throughput, latency, recovery and memory")
     bench.add_argument("--quick", action="store_true", help="small sizes, under 2 minutes")
     bench.add_argument("--json", type=Path, help="write the figures here")
+    bench.add_argument(
+        "--phase",
+        action="append",
+        metavar="NAME",
+        help="run only this phase (repeatable; default: all; names in docs/BENCHMARKS.md): for A/B runs",
+    )
 
     demo = add("demo", _cmd_demo, "broker topics + worker + dashboard + a demo feed (what `make run` runs)")
     demo.add_argument(

@@ -29,7 +29,7 @@ from streams.settings import Settings
 from streams.topic_registry import TOPICS
 from streams.topics import ensure_topics
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 _RECOVERED = re.compile(r"recovered table patients: (\d+) entries")
 
 
@@ -64,7 +64,7 @@ class Phase:
         """The topics whose committed offsets say the worker is done: inputs and patient-events."""
         return [*self.settings.input_topics.values(), self.settings.topic_patient_events]
 
-    def worker_env(self, data_dir: Path) -> dict[str, str]:
+    def worker_env(self, data_dir: Path, web_port: int) -> dict[str, str]:
         """The worker's environment: the caller's broker, security and rules; this phase's names."""
         s = self.settings
         env = {k: v for k, v in os.environ.items() if not k.startswith("LYTEWATCH_")}
@@ -80,7 +80,7 @@ class Phase:
             "PARTITIONS": s.partitions,
             "APP_ID": s.app_id,
             "WEB_HOST": "127.0.0.1",
-            "WEB_PORT": self.web_port,
+            "WEB_PORT": web_port,
             "STORE": s.store,
             "DATA_DIR": data_dir,
             "HOSPITAL_TZ": s.hospital_tz,
@@ -96,10 +96,6 @@ class Phase:
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.web_port}"
-
     async def create_topics(self) -> None:
         await ensure_topics(self.settings)
 
@@ -108,7 +104,8 @@ class Phase:
         admin = admin_client(self.settings)
         await admin.start()
         try:
-            names = [t for t in await admin.list_topics() if t.startswith(self.prefix)]
+            # Quix Streams names its changelog topics "changelog__<group>--...": the prefix is inside.
+            names = [t for t in await admin.list_topics() if self.prefix in t]
             if names:
                 await admin.delete_topics(names)
         finally:
@@ -116,20 +113,17 @@ class Phase:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-class WorkerProcess:
-    """A real `lytewatch worker` subprocess (`python -m streams.cli worker`), its log in a file."""
+class Child:
+    """A process the bench started (a worker or a peer app), its output in a log file of the phase."""
 
-    def __init__(self, phase: Phase, name: str, data_dir: Path) -> None:
+    def __init__(self, phase: Phase, name: str, command: list[str], env: Mapping[str, str]) -> None:
         self.phase = phase
+        self.name = name
         self.log_path = phase.workdir / f"{name}.log"
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.started = time.monotonic()
         self.popen = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker"],
-            env=phase.worker_env(data_dir),
-            cwd=REPO,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
+            command, env=dict(env), cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT
         )
 
     @property
@@ -141,7 +135,42 @@ class WorkerProcess:
 
     def check_alive(self) -> None:
         if self.popen.poll() is not None:
-            raise BenchError(f"worker exited with {self.popen.returncode}:\n{self.log()[-3000:]}")
+            raise BenchError(f"{self.name} exited with {self.popen.returncode}:\n{self.log()[-3000:]}")
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the process (all its threads) so far."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
+        # utime and stime are fields 14 and 15 of proc(5); the split starts at field 3.
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def kill(self) -> None:
+        """SIGKILL: the process gets no chance to flush, commit or leave its group."""
+        self.popen.kill()
+        self.popen.wait(timeout=30)
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """SIGTERM and wait (faust flushes its producer, so the changelog is complete); SIGKILL if stuck."""
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(timeout=10)
+        self._log.close()
+
+
+class WorkerProcess(Child):
+    """A real `lytewatch worker` subprocess (`python -m streams.cli worker`), its log in a file."""
+
+    def __init__(self, phase: Phase, name: str, data_dir: Path, web_port: int | None = None) -> None:
+        self.web_port = phase.web_port if web_port is None else web_port
+        command = [sys.executable, "-m", "streams.cli", "worker"]
+        super().__init__(phase, name, command, phase.worker_env(data_dir, self.web_port))
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
 
     async def wait_ready(self, limit_s: float = 300.0) -> float:
         """Poll /readyz until 200; return the monotonic time it first answered 200."""
@@ -150,7 +179,7 @@ class WorkerProcess:
             while time.monotonic() < deadline:
                 self.check_alive()
                 with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-                    async with session.get(f"{self.phase.url}/readyz") as response:
+                    async with session.get(f"{self.url}/readyz") as response:
                         if response.status == 200:
                             return time.monotonic()
                 await asyncio.sleep(0.05)
@@ -160,7 +189,7 @@ class WorkerProcess:
         """Fail when /readyz reports a crashed agent: its figures would measure a worker doing nothing."""
         async with (
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5.0)) as session,
-            session.get(f"{self.phase.url}/readyz") as response,
+            session.get(f"{self.url}/readyz") as response,
         ):
             body = await response.json(content_type=None)
         agents = body.get("checks", {}).get("agents", {})
@@ -171,7 +200,7 @@ class WorkerProcess:
         """The worker's /metrics as {sample name: {sorted labels: value}}."""
         async with (
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10.0)) as session,
-            session.get(f"{self.phase.url}/metrics") as response,
+            session.get(f"{self.url}/metrics") as response,
         ):
             text = await response.text()
         samples: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
@@ -188,27 +217,10 @@ class WorkerProcess:
                 return int(line.split()[1]) * 1024
         raise BenchError("no VmRSS in /proc status")
 
-    def cpu_seconds(self) -> float:
-        """User + system CPU time of the worker process (all its threads) so far."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
-        # utime and stime are fields 14 and 15 of proc(5); the split starts at field 3.
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
     def recovered_entries(self) -> int | None:
         """N of the worker's "recovered table patients: N entries" log line, once it was written."""
         found = _RECOVERED.findall(self.log())
         return int(found[-1]) if found else None
-
-    def stop(self, timeout: float = 60.0) -> None:
-        """SIGTERM and wait (faust flushes its producer, so the changelog is complete); SIGKILL if stuck."""
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(timeout=10)
-        self._log.close()
 
 
 async def produce_all(settings: Settings, topics: Mapping[str, str], records: Iterable[Record]) -> int:
@@ -275,7 +287,7 @@ class GroupProgress:
 
     async def wait_drained(
         self,
-        worker: WorkerProcess,
+        worker: Child,
         *,
         limit_s: float,
         poll: float = 0.2,
@@ -287,7 +299,7 @@ class GroupProgress:
         polls = 0
         while time.monotonic() < deadline:
             worker.check_alive()
-            if polls % 10 == 0:
+            if polls % 10 == 0 and isinstance(worker, WorkerProcess):
                 await worker.check_agents()
             polls += 1
             now = time.monotonic()
@@ -348,7 +360,8 @@ async def read_to_end(
 
 
 async def bare_consume(settings: Settings, topics: list[str]) -> tuple[int, float]:
-    """Read `topics` from the start to their end offsets, orjson-decoding each value: (records, seconds).
+    """Read `topics` from the start to their end offsets, orjson-decoding each JSON value and splitting each
+    other value (HL7 v2) into its segments: (records, seconds).
 
     The physical limit of one Python process with aiokafka on this machine: no groups, no commits.
     """
@@ -358,7 +371,11 @@ async def bare_consume(settings: Settings, topics: list[str]) -> tuple[int, floa
     def decode(records: list[ConsumerRecord]) -> None:
         nonlocal count
         for record in records:
-            loads(record.value)
+            value = record.value
+            if value[:1] == b"{":
+                loads(value)
+            else:
+                value.split(b"\r")
         count += len(records)
 
     seconds = await read_to_end(settings, topics, decode)

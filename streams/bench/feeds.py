@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -10,7 +11,10 @@ from typing import Any
 
 import orjson
 
+from streams.feeds.hl7_builders import Obx, Result, iso_utc, lab_messages
+from streams.feeds.produce import encode_value
 from streams.feeds.simulate import FaultMix, FormatMix, simulate
+from streams.feeds.simulate_figures import OTHER_LABS, UNITS
 from streams.topic_registry import DEFAULT_TOPIC_KINDS
 
 #: Event times of every workload start here (the synthetic feed's epoch), so no patient clock races ahead.
@@ -134,4 +138,96 @@ def one_result_per_patient(patients: int, *, prefix: str = "MEM") -> Iterator[Re
     for n in range(patients):
         patient_id = f"{prefix}{n:07d}"
         value = lab_result(patient_id, f"{patient_id}-R1", "K", 4.1, at)
+        yield Record("labs", patient_id.encode(), orjson.dumps(value))
+
+
+#: Share of the whole lab feed that is results of tests lytewatch does not watch (issue 11: about 90 %).
+OTHER_TEST_SHARE = 0.9
+#: Tests of a hospital's lab feed besides K and Mg: the chemistry of the synthetic hospital and a blood count
+#: (LOINC code, name, low, high, unit); none of them is K or Mg.
+OTHER_TESTS = (
+    *OTHER_LABS,
+    ("718-7", "Hemoglobin", 7.0, 17.0, "g/dL"),
+    ("6690-2", "Leukocytes", 3.0, 18.0, "10*3/uL"),
+    ("777-3", "Platelets", 80.0, 450.0, "10*3/uL"),
+    ("4544-3", "Hematocrit", 25.0, 50.0, "%"),
+)
+
+
+def _other_test_value(rng: random.Random, entry: tuple[str, str, float, float, str]) -> float:
+    _, _, low, high, _ = entry
+    return round(rng.uniform(low, high), 0 if high > 20 else 1)
+
+
+def other_test_record(rng: random.Random, n: int, patients: int, formats: FormatMix) -> Record:
+    """One lab message carrying only results of tests lytewatch does not watch, in a format drawn by the
+    simulator's weights: an ORU^R01 of a 1-3 test panel (HL7 v2), or one result (native JSON, FHIR)."""
+    patient = rng.randrange(patients)
+    patient_id, encounter_id = f"SIM{patient:07d}", f"ENC{patient:07d}"
+    location = (UNITS[patient % len(UNITS)], str(patient % 30 + 1), "A")
+    u = rng.random() * (formats.json + formats.hl7 + formats.fhir)
+    fmt = "json" if u < formats.json else "hl7" if u < formats.json + formats.hl7 else "fhir"
+    at = iso_utc(EPOCH.timestamp() + n)
+    filler = f"FOT{n}"
+    if fmt == "hl7":
+        tests = rng.sample(OTHER_TESTS, rng.randint(1, 3))
+        first, *panel = tests
+        results = [Result(first[0], first[1], _other_test_value(rng, first), first[4], "F", filler)]
+        obx = [Obx(e[0], e[1], str(_other_test_value(rng, e)), e[4]) for e in panel]
+    else:
+        test = rng.choice(OTHER_TESTS)
+        results = [Result(test[0], test[1], _other_test_value(rng, test), test[4], "F", f"{filler}-1")]
+        obx = []
+    (message,) = lab_messages(fmt, control_id=f"OT{n}", patient_id=patient_id, encounter_id=encounter_id,
+                              location=location, filler=filler, collected=at, released=at, results=results,
+                              panel=obx)  # fmt: skip
+    return Record("labs", patient_id.encode(), encode_value(message))
+
+
+def whole_lab_feed(count: int, *, patients: int, seed: int = 7) -> Iterator[Record]:
+    """A hospital's whole lab feed: `count` records, OTHER_TEST_SHARE of them results of other tests (native
+    JSON, HL7 v2 and FHIR by the simulator's default format weights), the rest the throughput workload's
+    K, Mg, order and ADT records, spread evenly through the feed."""
+    rng = random.Random(seed)
+    formats = FormatMix()
+    watched = synthetic_records(count, patients=patients, seed=seed)
+    due = 0.0
+    for n in range(count):
+        due += 1.0 - OTHER_TEST_SHARE
+        if due >= 1.0:
+            due -= 1.0
+            record = next(watched, None)
+            if record is not None:
+                yield record
+                continue
+        yield other_test_record(rng, n, patients, formats)
+
+
+#: Peer job thresholds: the same K and Mg cut-offs as KMG_COMBINED (mmol/L).
+PEER_K_LOW, PEER_MG_LOW = 3.5, 0.70
+#: (analyte, low?) -> the range a peer-job value is drawn from, and its decimals.
+_PEER_RANGES = {
+    ("K", True): (2.6, 3.4, 1),
+    ("K", False): (3.6, 5.0, 1),
+    ("MG", True): (0.45, 0.69, 2),
+    ("MG", False): (0.72, 1.1, 2),
+}
+
+
+def peer_records(count: int, *, patients: int, seed: int = 13) -> Iterator[Record]:
+    """The peer job's input: one loop-diuretic order per patient (so that lytewatch's rules apply; the peer
+    apps do not read orders), then `count` native-JSON K and Mg results in mmol/L, a third of them low."""
+    rng = random.Random(seed)
+    for n in range(patients):
+        patient_id = f"PEER{n:06d}"
+        value = loop_diuretic_order(patient_id, EPOCH)
+        yield Record("orders", patient_id.encode(), orjson.dumps(value))
+    for n in range(count):
+        patient = rng.randrange(patients)
+        patient_id = f"PEER{patient:06d}"
+        analyte = "K" if n % 2 == 0 else "MG"
+        low_value, high_value, digits = _PEER_RANGES[analyte, rng.random() < 1 / 3]
+        number = round(rng.uniform(low_value, high_value), digits)
+        at = EPOCH + timedelta(minutes=n + 1)
+        value = lab_result(patient_id, f"{patient_id}-R{n}", analyte, number, at)
         yield Record("labs", patient_id.encode(), orjson.dumps(value))

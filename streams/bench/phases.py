@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -30,6 +30,7 @@ from streams.bench.feeds import (
     one_result_per_patient,
     synthetic_records,
     throughput_patients,
+    whole_lab_feed,
 )
 from streams.bench.stats import bucket_delta, histogram_quantile, percentile
 from streams.kafka import client_options
@@ -37,7 +38,8 @@ from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
-Figures = dict[str, float | int | str]
+#: One phase's figures; None for a figure that could not be measured (a `<name>_reason` key says why).
+Figures = dict[str, float | int | str | None]
 
 #: One in this many latency-feed events comes from the alerting cohort; the rest is the synthetic hospital.
 COHORT_EVERY = 5
@@ -55,12 +57,19 @@ class Sizes:
     latency_rate: float
     latency_seconds: float
     recovery_patients: int
+    peer_events: int
+    failover_feed_seconds: float
     replay_runs: int = 3
 
     @classmethod
     def full(cls) -> Sizes:
         return cls(
-            throughput_events=200_000, latency_rate=1000.0, latency_seconds=60.0, recovery_patients=100_000
+            throughput_events=200_000,
+            latency_rate=1000.0,
+            latency_seconds=60.0,
+            recovery_patients=100_000,
+            peer_events=50_000,
+            failover_feed_seconds=120.0,
         )
 
     @classmethod
@@ -70,6 +79,8 @@ class Sizes:
             latency_rate=1000.0,
             latency_seconds=15.0,
             recovery_patients=5_000,
+            peer_events=10_000,
+            failover_feed_seconds=90.0,
             replay_runs=1,
         )
 
@@ -79,12 +90,25 @@ def _ms(seconds: float) -> float:
 
 
 async def throughput(base: Settings, run_id: str, events: int) -> Figures:
-    """Preload `events` inputs, then time a bare consumer and a real worker over the same records."""
-    phase = Phase.create(base, run_id, "tput")
+    """The throughput workload (native JSON labs, orders and ADT): a bare consumer and a real worker."""
+    records = synthetic_records(events, patients=throughput_patients(events))
+    return await _backlog(base, run_id, "tput", "throughput", records)
+
+
+async def whole_feed(base: Settings, run_id: str, events: int) -> Figures:
+    """A hospital's whole lab feed (about 90 % other tests, in JSON, HL7 v2 and FHIR): the same two runs."""
+    records = whole_lab_feed(events, patients=throughput_patients(events))
+    return await _backlog(base, run_id, "feed", "whole_feed", records)
+
+
+async def _backlog(base: Settings, run_id: str, phase_name: str, key: str, feed: Iterable[Record]) -> Figures:
+    """Preload `feed`, then time a bare consumer and a real worker over the same records; figures `key`_*."""
+    phase = Phase.create(base, run_id, phase_name)
     try:
         await phase.create_topics()
-        records = list(synthetic_records(events, patients=throughput_patients(events)))
+        records = list(feed)
         kinds = Counter(r.kind for r in records)
+        formats = Counter(wire_format(r.value) for r in records)
         started = time.perf_counter()
         produced = await asyncio.wait_for(
             produce_all(phase.settings, phase.settings.input_topics, records), STEP_LIMIT_S
@@ -101,7 +125,7 @@ async def throughput(base: Settings, run_id: str, events: int) -> Figures:
                 ready = await worker.wait_ready()
                 cpu_at_ready = worker.cpu_seconds()
                 done_at_ready, _ = await progress.snapshot()
-                drained = await progress.wait_drained(worker, limit_s=max(600.0, events / 50))
+                drained = await progress.wait_drained(worker, limit_s=max(600.0, produced / 50))
                 cpu_used = worker.cpu_seconds() - cpu_at_ready
                 _, total = await progress.snapshot()
         finally:
@@ -113,21 +137,28 @@ async def throughput(base: Settings, run_id: str, events: int) -> Figures:
         worker_rate = produced * remaining_share / worker_seconds
         bare_rate = bare_count / bare_seconds
         return {
-            "throughput_events": produced,
-            "throughput_lab_results": kinds["labs"],
-            "throughput_orders": kinds["orders"],
-            "throughput_adt_events": kinds["adt"],
-            "throughput_produce_events_per_s": round(produced / produce_seconds, 1),
-            "throughput_bare_consumer_events_per_s": round(bare_rate, 1),
-            "throughput_worker_events_per_s": round(worker_rate, 1),
-            "throughput_worker_seconds": round(worker_seconds, 2),
-            "throughput_worker_startup_seconds": round(ready - worker.started, 2),
+            f"{key}_events": produced,
+            f"{key}_lab_results": kinds["labs"],
+            f"{key}_orders": kinds["orders"],
+            f"{key}_adt_events": kinds["adt"],
+            f"{key}_hl7_messages": formats["hl7"],
+            f"{key}_fhir_resources": formats["fhir"],
+            f"{key}_produce_events_per_s": round(produced / produce_seconds, 1),
+            f"{key}_bare_consumer_events_per_s": round(bare_rate, 1),
+            f"{key}_worker_events_per_s": round(worker_rate, 1),
+            f"{key}_worker_seconds": round(worker_seconds, 2),
+            f"{key}_worker_startup_seconds": round(ready - worker.started, 2),
             # Over 100 means more than one core (RocksDB and the consumer thread run beside the loop).
-            "throughput_worker_cpu_percent": round(100 * cpu_used / worker_seconds, 1),
-            "throughput_ratio": round(worker_rate / bare_rate, 4),
+            f"{key}_worker_cpu_percent": round(100 * cpu_used / worker_seconds, 1),
+            f"{key}_ratio": round(worker_rate / bare_rate, 4),
         }
     finally:
         await phase.delete()
+
+
+def wire_format(value: bytes) -> str:
+    """ "hl7", "fhir" or "json": how a bench record is written (the bench's own records only)."""
+    return "hl7" if value.startswith(b"MSH") else "fhir" if b'"resourceType"' in value[:40] else "json"
 
 
 def _latency_records(
@@ -149,7 +180,7 @@ def _latency_records(
                 yield hospital_record, None
 
 
-async def _paced_feed(
+async def paced_feed(
     settings: Settings, topics: dict[str, str], rate: float, seconds: float, cohort_patients: int
 ) -> tuple[int, float, dict[str, int]]:
     """Produce the latency feed at `rate`/s; return (sent, seconds taken, cohort input CreateTime in ms)."""
@@ -223,7 +254,7 @@ async def latency(base: Settings, run_id: str, rate: float, seconds: float) -> F
                 await worker.wait_ready()
                 before = await worker.metrics()
                 cpu_before = worker.cpu_seconds()
-                sent, took, created = await _paced_feed(
+                sent, took, created = await paced_feed(
                     phase.settings, phase.settings.input_topics, rate, seconds, cohort_patients=1000
                 )
                 fed = time.monotonic()

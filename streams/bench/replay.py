@@ -45,7 +45,7 @@ def replay_run(path: Path, *, jobs: int) -> ReplayRun:
     return ReplayRun(wall_s=wall, cpu_s=cpu)
 
 
-def replay_figures(events: int, runs: int) -> dict[str, float | int | str]:
+def replay_figures(events: int, runs: int) -> dict[str, float | int | str | None]:
     """`lytewatch replay` on the throughput workload file at --jobs 1 and 2: medians of `runs` runs each."""
     import statistics
     import tempfile

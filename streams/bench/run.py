@@ -11,13 +11,15 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any, TextIO
 
 from streams.bench import phases as bench_phases
 from streams.bench.broker import REPO, BenchError
+from streams.bench.failover import failover
+from streams.bench.peer import peer
 from streams.bench.phases import Figures, Sizes
 from streams.bench.replay import replay_figures
 from streams.settings import Settings
@@ -29,6 +31,11 @@ TABLE: tuple[tuple[str, str, str], ...] = (
     ("throughput_worker_events_per_s", "throughput: lytewatch worker", "events/s"),
     ("throughput_ratio", "throughput: worker / bare consumer", "x"),
     ("throughput_worker_cpu_percent", "throughput: worker CPU while draining", "%"),
+    ("whole_feed_events", "whole lab feed: input events preloaded", ""),
+    ("whole_feed_bare_consumer_events_per_s", "whole lab feed: bare aiokafka consumer", "events/s"),
+    ("whole_feed_worker_events_per_s", "whole lab feed: lytewatch worker", "events/s"),
+    ("whole_feed_ratio", "whole lab feed: worker / bare consumer", "x"),
+    ("whole_feed_worker_cpu_percent", "whole lab feed: worker CPU while draining", "%"),
     ("latency_rate_achieved_events_per_s", "latency: feed rate achieved", "events/s"),
     ("latency_e2e_samples", "latency: end-to-end samples (cohort alerts)", ""),
     ("latency_e2e_p50_ms", "latency: end-to-end p50", "ms"),
@@ -43,11 +50,21 @@ TABLE: tuple[tuple[str, str, str], ...] = (
     ("memory_rss_idle_bytes", "memory: RSS of an idle worker", "bytes"),
     ("memory_rss_bytes_per_patient", "memory: RSS per patient in state", "bytes"),
     ("memory_rss_mb_per_10k_patients", "memory: RSS per 10,000 patients", "MiB"),
+    ("peer_events", "peer job: lab results preloaded", ""),
+    ("peer_lytewatch_events_per_s", "peer job: lytewatch worker", "events/s"),
+    ("peer_faust_events_per_s", "peer job: minimal faust-streaming app", "events/s"),
+    ("peer_quix_events_per_s", "peer job: Quix Streams app", "events/s"),
+    ("peer_faust_ratio", "peer job: lytewatch / faust app", "x"),
+    ("peer_quix_ratio", "peer job: lytewatch / Quix Streams app", "x"),
+    ("failover_seconds", "failover: SIGKILL -> first alert from its partitions", "s"),
     ("replay_events_per_s", "replay: throughput file, --jobs 1 (wall)", "events/s"),
     ("replay_jobs2_events_per_s", "replay: throughput file, --jobs 2 (wall)", "events/s"),
     ("replay_jobs2_speedup", "replay: --jobs 2 / --jobs 1", "x"),
     ("replay_events_per_cpu_s", "replay: --jobs 1 per CPU-second", "events/s"),
 )
+
+
+Step = Callable[[], Coroutine[Any, Any, Figures]]
 
 
 def machine() -> dict[str, Any]:
@@ -127,28 +144,46 @@ def _say(text: str) -> None:
     print(f"[bench] {text}", file=sys.stderr, flush=True)
 
 
-async def _run(settings: Settings, sizes: Sizes) -> dict[str, Any]:
-    run_id = uuid.uuid4().hex[:8]
-    figures: dict[str, Any] = {}
-    steps: list[tuple[str, Callable[[], Coroutine[Any, Any, Figures]]]] = [
-        (
+def _steps(settings: Settings, sizes: Sizes, run_id: str) -> dict[str, tuple[str, Step]]:
+    """Every phase by name, in the order a full run takes them: (title, coroutine function)."""
+    return {
+        "throughput": (
             f"throughput: {sizes.throughput_events:,} events",
             lambda: bench_phases.throughput(settings, run_id, sizes.throughput_events),
         ),
-        (
+        "whole_feed": (
+            f"whole lab feed: {sizes.throughput_events:,} events",
+            lambda: bench_phases.whole_feed(settings, run_id, sizes.throughput_events),
+        ),
+        "latency": (
             f"latency: {sizes.latency_rate:,.0f} events/s for {sizes.latency_seconds:.0f} s",
             lambda: bench_phases.latency(settings, run_id, sizes.latency_rate, sizes.latency_seconds),
         ),
-        (
+        "state": (
             f"memory and recovery: {sizes.recovery_patients:,} patients",
             lambda: bench_phases.state(settings, run_id, sizes.recovery_patients),
         ),
-        (
+        "peer": (
+            f"peer job: {sizes.peer_events:,} lab results, lytewatch, faust and Quix Streams",
+            lambda: peer(settings, run_id, sizes.peer_events),
+        ),
+        "failover": (
+            "failover: two workers, SIGKILL one",
+            lambda: failover(settings, run_id, sizes.failover_feed_seconds),
+        ),
+        "replay": (
             f"replay: {sizes.throughput_events:,} events, --jobs 1 and 2",
             lambda: asyncio.to_thread(replay_figures, sizes.throughput_events, sizes.replay_runs),
         ),
-    ]
-    for title, step in steps:
+    }
+
+
+async def _run(settings: Settings, sizes: Sizes, only: Sequence[str]) -> dict[str, Any]:
+    run_id = uuid.uuid4().hex[:8]
+    figures: dict[str, Any] = {}
+    for name, (title, step) in _steps(settings, sizes, run_id).items():
+        if only and name not in only:
+            continue
         _say(f"{title} ...")
         started = time.monotonic()
         figures.update(await step())
@@ -156,13 +191,24 @@ async def _run(settings: Settings, sizes: Sizes) -> dict[str, Any]:
     return figures
 
 
-def run_bench(settings: Settings, *, quick: bool, json_path: Path | None) -> int:
-    """Run every phase on the configured broker; print a table, optionally write the flat JSON. Exit code."""
+def run_bench(
+    settings: Settings, *, quick: bool, json_path: Path | None, only: Sequence[str] | None = None
+) -> int:
+    """Run every phase (or those in `only`) on the configured broker; print a table, optionally write the
+    flat JSON. Exit code."""
     sizes = Sizes.quick() if quick else Sizes.full()
+    phases = list(_steps(settings, sizes, ""))
+    unknown = sorted(set(only or ()) - set(phases))
+    if unknown:
+        print(
+            f"lytewatch bench: unknown phase {', '.join(unknown)} (phases: {', '.join(phases)})",
+            file=sys.stderr,
+        )
+        return 2
     started = time.monotonic()
     load_before = round(os.getloadavg()[0], 2)
     try:
-        figures = asyncio.run(_run(settings, sizes))
+        figures = asyncio.run(_run(settings, sizes, only or ()))
     except BenchError as exc:
         print(f"lytewatch bench: {exc}", file=sys.stderr)
         return 1
@@ -172,11 +218,13 @@ def run_bench(settings: Settings, *, quick: bool, json_path: Path | None) -> int
     figures.update(
         {
             "quick": quick,
+            "phases": list(only or phases),
             "partitions": settings.partitions,
             "size_throughput_events": sizes.throughput_events,
             "size_latency_rate_events_per_s": sizes.latency_rate,
             "size_latency_seconds": sizes.latency_seconds,
             "size_recovery_patients": sizes.recovery_patients,
+            "size_peer_events": sizes.peer_events,
             "bench_seconds": round(time.monotonic() - started, 1),
             "code_version": code_version(),
             # The machine may be shared: a high load average before the run means noisy figures.

@@ -21,6 +21,10 @@ FIGURES = (
     "throughput_worker_events_per_s",
     "throughput_ratio",
     "throughput_worker_cpu_percent",
+    "whole_feed_events",
+    "whole_feed_bare_consumer_events_per_s",
+    "whole_feed_worker_events_per_s",
+    "whole_feed_ratio",
     "latency_rate_achieved_events_per_s",
     "latency_e2e_samples",
     "latency_e2e_p50_ms",
@@ -37,6 +41,11 @@ FIGURES = (
     "memory_rss_idle_bytes",
     "memory_rss_bytes_per_patient",
     "memory_rss_mb_per_10k_patients",
+    "peer_events",
+    "peer_lytewatch_events_per_s",
+    "peer_faust_events_per_s",
+    "peer_faust_ratio",
+    "failover_seconds",
     "replay_events",
     "replay_events_per_s",
     "replay_jobs2_events_per_s",
@@ -76,6 +85,9 @@ def test_quick_bench_reports_every_figure(kafka_bootstrap: str, tmp_path: Path) 
         if not (isinstance(figures[key], int | float) and math.isfinite(figures[key]) and figures[key] > 0)
     }
     assert not not_positive, f"figures that are not positive numbers: {not_positive}"
+    # Quix Streams lives in its own virtualenv (make bench-peers): measured, or null with the reason.
+    quix = figures["peer_quix_ratio"]
+    assert (isinstance(quix, float) and quix > 0) or (quix is None and figures["peer_quix_reason"]), figures
     assert figures["quick"] is True
     assert figures["recovery_restored_entries"] == figures["recovery_patients"] == 5000
     assert figures["throughput_events"] == figures["size_throughput_events"] == 20000
@@ -84,3 +96,6 @@ def test_quick_bench_reports_every_figure(kafka_bootstrap: str, tmp_path: Path) 
     assert "throughput: lytewatch worker" in done.stdout
     assert "latency: end-to-end p99" in done.stdout
     assert "memory: RSS per 10,000 patients" in done.stdout
+    assert "whole lab feed: worker / bare consumer" in done.stdout
+    assert "peer job: lytewatch / faust app" in done.stdout
+    assert "failover: SIGKILL -> first alert from its partitions" in done.stdout

@@ -13,8 +13,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment, ConsumerProtocolMemberMetadata
 
+from streams.bench.failover import group_assignment
 from streams.feeds.produce import encode_value, envelope_key
 from tests.support.drain import INPUTS
 from tests.support.ports import free_port
@@ -93,20 +93,9 @@ async def _assignments(env: WorkerEnv) -> dict[str, set[int]]:
     admin = AIOKafkaAdminClient(bootstrap_servers=env.bootstrap)
     await admin.start()
     try:
-        (response,) = await admin.describe_consumer_groups([env.prefix])
+        return await group_assignment(admin, env.prefix, env.topics["labs"])
     finally:
         await admin.close()
-    (group,) = response.groups
-    state, members = group[2], group[5]
-    if state != "Stable":
-        return {}
-    owned: dict[str, set[int]] = {}
-    for member in members:
-        metadata = ConsumerProtocolMemberMetadata.decode(member[3])
-        url = json.loads(metadata.user_data)["url"].rstrip("/")
-        assignment = ConsumerProtocolMemberAssignment.decode(member[4])
-        owned[url] = {tp.partition for tp in assignment.partitions() if tp.topic == env.topics["labs"]}
-    return owned
 
 
 def assignments(env: WorkerEnv) -> dict[str, set[int]]:

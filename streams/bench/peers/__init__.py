@@ -1,0 +1,1 @@
+"""Peer apps of `lytewatch bench`: the peer job written for faust-streaming and for Quix Streams."""

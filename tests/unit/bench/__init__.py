@@ -1,0 +1,1 @@
+"""Unit tests of the pure parts of `lytewatch bench`: workloads, the peer job, figure assembly."""
