@@ -12,7 +12,7 @@ from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment, Cons
 
 from streams.bench.broker import BenchError, Phase, WorkerProcess, free_port
 from streams.bench.phases import Figures, paced_feed
-from streams.kafka import client_options
+from streams.kafka import admin_client, client_options
 from streams.settings import Settings
 
 #: Feed rate during the failover phase (events/s, a fifth of them from the alerting cohort).
@@ -44,9 +44,12 @@ async def _split(phase: Phase, workers: list[WorkerProcess], limit_s: float = 18
     while time.monotonic() < deadline:
         for worker in workers:
             worker.check_alive()
-        owned = await group_assignment(
-            phase.settings, phase.settings.app_id, phase.settings.input_topics["labs"]
-        )
+        admin = admin_client(phase.settings)
+        await admin.start()
+        try:
+            owned = await group_assignment(admin, phase.settings.app_id, phase.settings.input_topics["labs"])
+        finally:
+            await admin.close()
         if set(owned) == urls and all(owned.values()):
             return owned
         await asyncio.sleep(0.5)
