@@ -20,7 +20,7 @@ from alerts.models import AlertEvent, AlertEventKind, RuleId, Severity
 #: 1 ms .. 10 s: the worker's own work is milliseconds, a stalled broker shows up at seconds.
 LATENCY_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
-#: faust's sensor names its metrics `<prefix>_...`; a fixed prefix keeps dashboards independent of app_id.
+#: faust's figures (exported from its monitor on a timer) are named `<prefix>_...`, whatever the app id.
 FAUST_METRICS_PREFIX: Final = "lytewatch_faust"
 
 #: Label values are closed sets: anything else is reported as OTHER, so a caller's mistake can never
@@ -165,10 +165,31 @@ class Metrics:
             registry=r,
         )
         self.delivery = self.notifications
+        self._declare_faust(r)
         self._declare_edges(r)
         self._mllp_types: frozenset[str] = frozenset({OTHER})
         self._recovery_started: float | None = None
         self._prime_label_free_series()
+
+    def _declare_faust(self, r: CollectorRegistry) -> None:
+        p = FAUST_METRICS_PREFIX
+        self.faust_rebalances = Gauge(
+            f"{p}_rebalances", "Rebalances this worker has been through", registry=r
+        )
+        self.faust_assignments = Gauge(
+            f"{p}_assignments",
+            "Partition assignments this worker completed or failed",
+            ["outcome"],
+            registry=r,
+        )
+        self.faust_send_errors = Gauge(
+            f"{p}_send_errors", "Records faust's producer could not publish", registry=r
+        )
+        self.faust_commit_latency = Gauge(
+            f"{p}_commit_latency_seconds",
+            "Median duration of the recent offset commits, in seconds",
+            registry=r,
+        )
 
     def _declare_edges(self, r: CollectorRegistry) -> None:
         self.mllp_connections = Counter(
@@ -253,12 +274,15 @@ class Metrics:
         self.build_info.clear()
         self.build_info.labels(version=version, rules_version=rules_version).set(1)
 
-    def attach_faust(self, app: Any) -> None:
-        """Install faust's Prometheus sensor on this registry; it also serves the registry at /metrics."""
-        # Only the worker loads faust; the dashboard and notifier use this module without it.
-        from faust.sensors.prometheus import setup_prometheus_sensors
-
-        setup_prometheus_sensors(app, registry=self.registry, name_prefix=FAUST_METRICS_PREFIX)
+    def export_faust(self, monitor: Any) -> None:
+        """Copy faust's worker-level figures from its monitor (streams/worker/sensor.py, on a timer)."""
+        self.faust_rebalances.set(monitor.rebalances)
+        self.faust_assignments.labels(outcome="completed").set(monitor.assignments_completed)
+        self.faust_assignments.labels(outcome="failed").set(monitor.assignments_failed)
+        self.faust_send_errors.set(monitor.send_errors)
+        recent = sorted(monitor.commit_latency)
+        if recent:
+            self.faust_commit_latency.set(recent[len(recent) // 2])
 
     # --- inputs -------------------------------------------------------------------------------------
 

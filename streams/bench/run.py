@@ -129,7 +129,9 @@ def render_table(figures: dict[str, Any], out: TextIO) -> None:
     )
     width = max(len(label) for _, label, _ in TABLE)
     for key, label, unit in TABLE:
-        value = figures.get(key)
+        if key not in figures:
+            continue  # a phase not run (--phase)
+        value = figures[key]
         if value is None:
             shown = "-"
         elif isinstance(value, float):
@@ -137,6 +139,8 @@ def render_table(figures: dict[str, Any], out: TextIO) -> None:
         else:
             shown = f"{value:,}"
         out.write(f"  {label:<{width}}  {shown:>14} {unit}\n")
+    for key in sorted(k for k in figures if k.endswith("_reason")):
+        out.write(f"  {key.removesuffix('_reason')} not measured: {figures[key]}\n")
     out.write(f"  (total {figures['bench_seconds']:.1f} s)\n")
 
 

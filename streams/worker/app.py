@@ -18,6 +18,7 @@ from streams.worker import faust_fixes, stale_store
 from streams.worker.copartition import NOT_CHECKED, PATIENT_TABLE, EnginePath
 from streams.worker.health import register_pages
 from streams.worker.runtime import Runtime
+from streams.worker.sensor import LeanMonitor, register_export
 from streams.worker.topology import register_agents
 
 
@@ -77,6 +78,8 @@ def create_app(
         web_tables_enabled=False,
         web_graph_enabled=False,
         logging_config=logging_config(settings.log_level, settings.log_format),
+        # Nothing per message: faust's figures are exported from a timer (streams/worker/sensor.py).
+        monitor=LeanMonitor(),
         version=1,
     )
 
@@ -109,5 +112,6 @@ def create_app(
     )
     register_agents(runtime)
     register_pages(runtime)
+    register_export(runtime)
     register_cds_pages(runtime)
     return runtime

@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaClient
 from aiokafka.errors import KafkaError
 from faust.web import Request, Response, View
 from faust.web.drivers.aiohttp import Web as AiohttpWeb
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from streams.http_headers import harden
 from streams.kafka import client_options
@@ -100,5 +101,7 @@ def register_pages(runtime: Runtime) -> None:
             ready, body = readiness(runtime, probe)
             return self.json(body, status=200 if ready else 503)
 
-    # faust's Prometheus sensor serves /metrics from our registry: its metrics and ours on one page.
-    runtime.metrics.attach_faust(app)
+    @app.page("/metrics")
+    class Metrics(View):
+        async def get(self, request: Request) -> Response:
+            return self.bytes(runtime.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
