@@ -18,9 +18,12 @@ def run_worker(settings: Settings) -> None:
     """Run a worker until SIGINT/SIGTERM."""
     configure_logging(settings.log_level, settings.log_format)
     asyncio.run(wait_for_broker(settings))
-    runtime = create_app(settings, engine_path=asyncio.run(check_copartitioning(settings)))
-    # uvloop: about a tenth more throughput for faust's many small callbacks (docs/BENCHMARKS.md).
+    engine_path = asyncio.run(check_copartitioning(settings))
+    # uvloop: faster for faust's many small callbacks (docs/BENCHMARKS.md). Set before the app is built:
+    # faust binds the app, its services and timers to the loop current at that moment, so a loop set
+    # afterwards is never run (it was not, until the lean-hot-path work found the stdlib loop in a profile).
     asyncio.set_event_loop(uvloop.new_event_loop())
+    runtime = create_app(settings, engine_path=engine_path)
     worker = BoundedWorker(
         runtime.app,
         loglevel=settings.log_level,
