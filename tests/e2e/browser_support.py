@@ -40,7 +40,11 @@ def env_factory(
             bootstrap=kafka_bootstrap,
             prefix=unique_name("dash"),
             data_dir=tmp_path / "worker",
-            extra={"LYTEWATCH_DASHBOARD_PORT": str(free_port()), "LYTEWATCH_DASHBOARD_TOKEN": TOKEN},
+            extra={
+                "LYTEWATCH_DASHBOARD_PORT": str(free_port()),
+                "LYTEWATCH_DASHBOARD_AUTH": "token",
+                "LYTEWATCH_DASHBOARD_TOKEN": TOKEN,
+            },
         )
 
     return make
@@ -72,4 +76,3 @@ def sign_in(page: Page, url: str) -> None:
 
 def card(page: Page, alert_id: str) -> Any:
     return page.locator(f'article.alert[data-alert-id="{alert_id}"]')
-
