@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
+import threading
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -76,3 +79,44 @@ def sign_in(page: Page, url: str) -> None:
 
 def card(page: Page, alert_id: str) -> Any:
     return page.locator(f'article.alert[data-alert-id="{alert_id}"]')
+
+
+# A page on another site that tries to acknowledge: a text/plain form and a no-cors fetch (issue 10).
+ATTACKER_PAGE = """<!doctype html><title>prize</title>
+<form id="f" method="POST" action="{ack}" enctype="text/plain" target="sink">
+<input name='{{"by": "attacker-form", "note": "' value='"}}'></form>
+<iframe name="sink" id="sink"></iframe>
+<script>
+fetch("{ack}", {{method: "POST", mode: "no-cors", body: '{{"by": "attacker-fetch", "note": null}}'}})
+  .then(() => {{ document.title += " fetched"; }}, () => {{ document.title += " fetched"; }});
+document.getElementById("sink").onload = () => {{ document.title += " posted"; }};
+document.getElementById("f").submit();
+</script>"""
+
+
+def page_handler(html: str) -> type[BaseHTTPRequestHandler]:
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = html.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            return
+
+    return Page
+
+
+@contextlib.contextmanager
+def attacker_site(ack_url: str) -> Iterator[str]:
+    """Serve ATTACKER_PAGE aimed at `ack_url`; yield its address on localhost (not the site 127.0.0.1)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), page_handler(ATTACKER_PAGE.format(ack=ack_url)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://localhost:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()

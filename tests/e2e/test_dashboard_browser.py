@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import re
 import subprocess
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +14,15 @@ import orjson
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.e2e.browser_support import ARTIFACTS, card, dashboard_url, in_thread, sign_in, start_dashboard
+from tests.e2e.browser_support import (
+    ARTIFACTS,
+    attacker_site,
+    card,
+    dashboard_url,
+    in_thread,
+    sign_in,
+    start_dashboard,
+)
 from tests.e2e.dashboard_support import alert_event, produce_alerts
 from tests.support.kafka import consume, create_topics, produce
 from tests.support.ports import free_port
@@ -270,18 +276,6 @@ def test_text_from_the_feed_is_isolated_and_never_widens_the_page(
         dashboard.stop()
 
 
-ATTACKER_PAGE = """<!doctype html><title>prize</title>
-<form id="f" method="POST" action="{ack}" enctype="text/plain" target="sink">
-<input name='{{"by": "attacker-form", "note": "' value='"}}'></form>
-<iframe name="sink" id="sink"></iframe>
-<script>
-fetch("{ack}", {{method: "POST", mode: "no-cors", body: '{{"by": "attacker-fetch", "note": null}}'}})
-  .then(() => {{ document.title += " fetched"; }}, () => {{ document.title += " fetched"; }});
-document.getElementById("sink").onload = () => {{ document.title += " posted"; }};
-document.getElementById("f").submit();
-</script>"""
-
-
 def test_a_page_on_another_site_cannot_acknowledge(
     browser: Browser, kafka_bootstrap: str, unique_name: Callable[[str], str], tmp_path: Path
 ) -> None:
@@ -299,37 +293,17 @@ def test_a_page_on_another_site_cannot_acknowledge(
     )
     dashboard = start_dashboard(env, tmp_path / "dashboard.log")
     ack = f"http://127.0.0.1:{port}/api/alerts/kmg-csrf/ack"
-    attacker = ThreadingHTTPServer(("127.0.0.1", 0), _page_handler(ATTACKER_PAGE.format(ack=ack)))
-    threading.Thread(target=attacker.serve_forever, daemon=True).start()
     page = browser.new_page()
     try:
         eventually(lambda: http_get(f"{dashboard_url(env)}/api/alerts/kmg-csrf")[0] == 200, "the alert")
-        # localhost:<other port> is another origin than 127.0.0.1:<dashboard port>.
-        page.goto(f"http://localhost:{attacker.server_address[1]}/")
-        expect(page).to_have_title(re.compile("fetched"), timeout=20000)
-        expect(page).to_have_title(re.compile("posted"), timeout=20000)
+        with attacker_site(ack) as attacker:
+            page.goto(attacker)
+            expect(page).to_have_title(re.compile("fetched"), timeout=20000)
+            expect(page).to_have_title(re.compile("posted"), timeout=20000)
         produced = in_thread(consume(env.bootstrap, env.topics["acks"], expected=1, timeout=5))
         assert produced == [], [r.value for r in produced]
         _, metrics = http_get(f"{dashboard_url(env)}/metrics")
         assert b'lytewatch_dashboard_acks_total{outcome="produced"} 1' not in metrics
     finally:
         page.close()
-        attacker.shutdown()
-        attacker.server_close()
         dashboard.stop()
-
-
-def _page_handler(html: str) -> type[BaseHTTPRequestHandler]:
-    class Page(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = html.encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            return
-
-    return Page
