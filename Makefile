@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 KAFKACTL := deploy/kafka/kafkactl.sh
 PYTEST_ARGS ?=
 
-.PHONY: install system-packages kafka-up kafka-down kafka-status topics run test unit integration lint typecheck bench fuzz-clinical chaos clean
+.PHONY: install system-packages kafka-up kafka-down kafka-status topics run test unit integration lint typecheck bench failover fuzz-clinical chaos clean
 
 ## install: .venv with lytewatch (and its dev tools) and the Kafka jars
 install: $(STAMP) deploy/kafka/lib/.complete
@@ -90,6 +90,11 @@ chaos: install deploy/kafka/lib/.complete
 
 bench: install kafka-up
 	LYTEWATCH_BROKER=kafka://127.0.0.1:$(KAFKA_PORT) $(BIN)/lytewatch bench --json bench.json
+
+## failover: seconds from SIGKILL of one of two workers to the first alert from its partitions, with 0 and 1
+## standby replicas (a benchmark: prints figures; the 2-worker tests are tests/integration/test_failover.py)
+failover: install kafka-up
+	LYTEWATCH_TEST_KAFKA=127.0.0.1:$(KAFKA_PORT) $(BIN)/python -m tests.bench.bench_failover --runs 3
 
 clean: kafka-down
 	rm -rf .run $(VENV) deploy/kafka/lib build *.egg-info

@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -109,6 +110,30 @@ async def _feed(settings: Settings, schedule: Schedule, children: list[Child]) -
             await feed
 
 
+def _run_feed(settings: Settings, schedule: Schedule, children: list[Child]) -> ProduceStats:
+    """The feed on its own event loop in a daemon thread, the main thread waiting for it.
+
+    A stop signal then reaches the main thread at once, which stops the children; a Kafka client stuck on a
+    broker that is gone (its cancellation and close can wait on it) cannot hold the demo's exit.
+    """
+    outcome: list[ProduceStats] = []
+    failure: list[BaseException] = []
+
+    def feed() -> None:
+        try:
+            outcome.append(asyncio.run(_feed(settings, schedule, children)))
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which raises it
+            failure.append(exc)
+
+    thread = threading.Thread(target=feed, name="lytewatch-demo-feed", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(timeout=0.5)
+    if failure:
+        raise failure[0]
+    return outcome[0]
+
+
 def _children(settings: Settings, logs: Path) -> list[Child]:
     return [
         Child(
@@ -171,7 +196,7 @@ def run_demo(settings: Settings, *, feed: Feed, speed: float) -> int:
         )
         if feed != "simulate":
             print(MIMIC_ATTRIBUTION, flush=True)
-        stats = asyncio.run(_feed(settings, make_schedule(), children))
+        stats = _run_feed(settings, make_schedule(), children)
         print(f"feed finished: {stats.total} messages produced; Ctrl-C to stop", flush=True)
         _watch(children)
     except DemoFailure as failure:

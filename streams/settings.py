@@ -82,6 +82,15 @@ class Settings(BaseSettings):
             "for without limit (Kafka Streams' max.task.idle.ms, KIP-695)"
         ),
     )
+    standby_replicas: int = Field(
+        1,
+        ge=0,
+        le=16,
+        description=(
+            "copies of each patient-table partition that other workers of the group keep up to date from "
+            "the changelog, so the one taking a failed worker's partitions over has little to replay"
+        ),
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
 

@@ -67,6 +67,8 @@ def create_app(
         # A crashed worker's partitions move to the others after this long (faust's default is 60 s).
         broker_session_timeout=10.0,
         broker_heartbeat_interval=3.0,
+        # Failover with several workers: docs/OPERATIONS.md "Several workers" has the measured difference.
+        table_standby_replicas=settings.standby_replicas,
         key_serializer="raw",
         value_serializer="raw",
         autodiscover=False,

@@ -17,6 +17,7 @@ def test_defaults_are_the_documented_ones() -> None:
     assert settings.partitions == 6
     assert settings.dashboard_port == 8080
     assert settings.hospital_tz == "UTC"
+    assert settings.standby_replicas == 1
 
 
 def test_environment_overrides_and_unrelated_variables_are_ignored() -> None:
@@ -36,6 +37,7 @@ def test_environment_overrides_and_unrelated_variables_are_ignored() -> None:
         ("LYTEWATCH_STORE", "redis://"),
         ("LYTEWATCH_BROKER", "nonsense"),
         ("LYTEWATCH_PARTITIONS", "0"),
+        ("LYTEWATCH_STANDBY_REPLICAS", "-1"),
     ],
 )
 def test_a_bad_setting_is_named(variable: str, value: str) -> None:
