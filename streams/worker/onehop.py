@@ -226,9 +226,14 @@ class OneHopEngine:
         return bool(highwater == 0 if position is None else position >= highwater)
 
     def behind(self, topic: str, partition: int) -> bool:
-        """True when the broker is known to hold records of the partition past what was received."""
+        """True when the broker is known to hold records of the partition past what was received.
+
+        A gap of one offset does not count: a transactional producer ends each transaction with a control
+        record that is never delivered, so a partition it writes to stays one offset short of its high-water
+        when caught up. Waiting for it without limit would stop the group for good; it gets the idle time.
+        """
         position, highwater = self._progress(topic, partition)
-        return highwater is not None and position is not None and position < highwater
+        return highwater is not None and position is not None and highwater - position > 1
 
     async def _flow(self) -> None:
         """Pause partitions that run ahead of their group, resume them once they have drained to half.
