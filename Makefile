@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 KAFKACTL := deploy/kafka/kafkactl.sh
 PYTEST_ARGS ?=
 
-.PHONY: install system-packages kafka-up kafka-down kafka-status topics run test unit integration lint typecheck bench failover fuzz-clinical clean
+.PHONY: install system-packages kafka-up kafka-down kafka-status topics run test unit integration lint typecheck bench failover fuzz-clinical chaos clean
 
 ## install: .venv with lytewatch (and its dev tools) and the Kafka jars
 install: $(STAMP) deploy/kafka/lib/.complete
@@ -82,6 +82,11 @@ FUZZ_EXAMPLES ?= 100000
 fuzz-clinical: install
 	LYTEWATCH_FUZZ_PROFILE=long LYTEWATCH_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) nice $(BIN)/python -m pytest \
 		tests/model -p no:cacheprovider -o timeout=0 -s -q $(PYTEST_ARGS)
+
+## chaos: the chaos suite on private brokers (tests marked `chaos`; long, so not in `make test`); sizes by
+## LYTEWATCH_CHAOS_EVENTS (100000), _KILLS (10), _BROKER_EVENTS (20000), _HOSTILE (20000)
+chaos: install deploy/kafka/lib/.complete
+	nice $(BIN)/python -m pytest tests/integration/test_chaos.py -m chaos -p no:cacheprovider -s -q $(PYTEST_ARGS)
 
 bench: install kafka-up
 	LYTEWATCH_BROKER=kafka://127.0.0.1:$(KAFKA_PORT) $(BIN)/lytewatch bench --json bench.json

@@ -79,7 +79,8 @@ class Settings(BaseSettings):
         le=600_000,
         description=(
             "how long the engine holds a partition group back for an input partition that has nothing "
-            "buffered but may still deliver earlier records (Kafka Streams' max.task.idle.ms)"
+            "buffered and whose high-water is not known yet; one known to hold more records is waited "
+            "for without limit (Kafka Streams' max.task.idle.ms, KIP-695)"
         ),
     )
     standby_replicas: int = Field(
