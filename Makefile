@@ -97,4 +97,4 @@ failover: install kafka-up
 	LYTEWATCH_TEST_KAFKA=127.0.0.1:$(KAFKA_PORT) $(BIN)/python -m tests.bench.bench_failover --runs 3
 
 clean: kafka-down
-	rm -rf .run $(VENV) deploy/kafka/lib build *.egg-info
+	rm -rf .run $(VENV) deploy/kafka/lib build *.egg-info tests/support/oidc/node_modules

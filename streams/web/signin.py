@@ -84,6 +84,11 @@ async def callback(request: web.Request) -> web.Response:
     if "error" in request.query:
         error = request.query.get("error", "")[:100]
         return _page("Sign-in not completed", f"The identity provider said: {error}.", status=400, link=again)
+    # RFC 9207: a provider that names itself must be ours (a mix-up attack swaps providers).
+    if "iss" in request.query and request.query["iss"] != client.issuer:
+        return _page(
+            "Sign-in refused", "The answer came from another identity provider.", status=400, link=again
+        )
     offered = request.query.get("state", "")
     if login_state is None or not hmac.compare_digest(offered.encode(), login_state.state.encode()):
         return _page(

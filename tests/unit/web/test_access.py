@@ -16,7 +16,7 @@ from streams.web.access import Access, Caller
 from streams.web.alert_book import AlertBook
 from streams.web.api import DashboardState, create_app
 from streams.web.oidc import OidcClient, RoleMap
-from streams.web.session import SESSION_COOKIE, CookieCodec, Role, new_session
+from streams.web.session import LOGIN_COOKIE, SESSION_COOKIE, CookieCodec, LoginState, Role, new_session
 from streams.web.tokens import Tokens, hash_token
 
 pytestmark = pytest.mark.asyncio
@@ -164,3 +164,50 @@ async def test_an_ack_by_a_person_records_name_and_subject_made_inert_and_bounde
     assert long is not None and len(long) <= 200
     assert Caller("machine", "bridge", "bridge", can_acknowledge=True).acknowledged_by("typed") == "bridge"
     assert Caller("anonymous", None, None, can_acknowledge=True).acknowledged_by("typed") == "typed"
+
+
+async def test_a_callback_without_its_login_state_or_from_another_provider_signs_nobody_in(
+    dashboard: tuple[TestClient[Any, Any], Access, Sent],
+) -> None:
+    client, access, _ = dashboard
+    login = LoginState("st", "n", "v" * 43, "/", int(time.time()) + 600)
+    for query, cookie in [
+        ("code=c&state=st", None),  # no login-state cookie: started elsewhere (login CSRF)
+        ("code=c&state=other", access.cookies.seal_login(login)),  # state does not match
+        ("code=c&state=st&iss=https://evil.example", access.cookies.seal_login(login)),  # mix-up
+        ("error=access_denied&state=st", access.cookies.seal_login(login)),
+    ]:
+        client.session.cookie_jar.clear()
+        if cookie is not None:
+            client.session.cookie_jar.update_cookies({LOGIN_COOKIE: cookie})
+        response = await client.get(f"/auth/callback?{query}")
+        assert response.status == 400, query
+        assert SESSION_COOKIE not in response.cookies
+    me = await (await client.get("/auth/me")).json()
+    assert (me["mode"], me["signed_in"], me["csrf_token"]) == ("oidc", False, None)
+
+
+async def test_in_token_mode_the_page_trades_its_token_for_a_session_cookie(
+    make_event: Callable[..., AlertEvent],
+) -> None:
+    state = DashboardState(book=AlertBook(), caught_up=True)
+    state.book.apply(make_event("kmg-1"))
+    app = create_app(state, _no_ack, named_tokens={"ward-screen": hash_token("screen-token")})
+    async with TestClient(TestServer(app)) as client:
+        refused = await client.post("/auth/token", json={}, headers={"Authorization": "Bearer wrong"})
+        assert refused.status == 401
+        traded = await client.post("/auth/token", json={}, headers={"Authorization": "Bearer screen-token"})
+        assert traded.status == 200
+        me = await traded.json()
+        assert (me["kind"], me["name"], me["needs_name"]) == ("token", "ward-screen", False)
+        cookie = traded.cookies[SESSION_COOKIE]
+        assert (cookie["httponly"], cookie["secure"], cookie["samesite"]) == (True, True, "Strict")
+        # The stream runs on the cookie alone (aiohttp's jar keeps Secure cookies for https: hand it over).
+        client.session.cookie_jar.update_cookies({SESSION_COOKIE: cookie.value})
+        stream = await client.get("/api/alerts/stream")
+        assert stream.status == 200
+        stream.close()
+
+
+async def _no_ack(key: bytes, value: bytes) -> None:
+    raise AssertionError("no acknowledgement in this test")
