@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
+from urllib.parse import urlencode
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -145,7 +146,8 @@ def access_control(error: ErrorResponse) -> Middleware:
             response.headers["WWW-Authenticate"] = 'Bearer realm="lytewatch"'
             return response
         if caller is None and request.path == "/" and access.mode == "oidc":
-            raise web.HTTPFound("/auth/login")
+            # The browser keeps the address's #fragment across this redirect; /auth/login adds it.
+            raise web.HTTPFound(f"/auth/login?{urlencode({'next': request.path_qs})}")
         if request.method not in _SAFE_METHODS and caller is not None and caller.session is not None:
             # The cookie rides along on any request the browser makes, so it alone proves nothing:
             # the page must also show the session's CSRF token, which another site cannot read.

@@ -55,9 +55,21 @@ def _oidc(access: Access) -> OidcClient:
 
 
 async def login(request: web.Request) -> web.Response:
-    """GET /auth/login: to the identity provider, with state, nonce and a PKCE challenge remembered."""
+    """GET /auth/login: to the identity provider, with state, nonce and a PKCE challenge remembered.
+
+    Without `return_to` (the redirect of an unauthenticated page), first a page whose script adds the
+    address's #fragment, which the server never sees: a notification link `/#/alerts/{id}` still lands
+    on that alert after sign-in.
+    """
     access = request.app[ACCESS_KEY]
     client = _oidc(access)
+    if "return_to" not in request.query:
+        body = (
+            '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Signing in</title>'
+            '<script src="/static/signin.js"></script></head><body><p>Signing in… '
+            '<a href="/auth/login?return_to=%2F">Continue</a></p></body></html>'
+        )
+        return web.Response(text=body, content_type="text/html")
     state = new_login(_local_path(request.query.get("return_to")), time.time())
     try:
         target = await client.authorization_url(state)

@@ -68,7 +68,10 @@ async def test_without_a_session_the_page_goes_to_sign_in_and_the_api_answers_40
 ) -> None:
     client, _, sent = dashboard
     page = await client.get("/", allow_redirects=False)
-    assert (page.status, page.headers["Location"]) == (302, "/auth/login")
+    assert (page.status, page.headers["Location"]) == (302, "/auth/login?next=/")
+    # That page only adds the address's #fragment (a notification link's alert) and goes on.
+    start = await client.get("/auth/login?next=%2F")
+    assert start.status == 200 and '<script src="/static/signin.js">' in await start.text()
     for path in ["/api/alerts", "/api/alerts/stream", "/api/alerts/kmg-1"]:
         response = await client.get(path)
         assert response.status == 401, path
