@@ -8,10 +8,12 @@ import shutil
 import threading
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
@@ -120,3 +122,33 @@ def attacker_site(ack_url: str) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+Record = tuple[bytes, bytes]
+
+
+def critical_kmg_inputs(pid: str, unit: str) -> tuple[Record, list[Record]]:
+    """(key, value) of a furosemide order, and of K 2.4 and Mg 1.1 mg/dL an hour ago: a critical alert."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    order = {
+        "order_id": f"ORD-{pid}",
+        "patient_id": pid,
+        "medication": {
+            "code": "4603",
+            "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+            "display": "furosemide 40 mg IV",
+        },
+        "status": "active",
+        "start": (now - timedelta(hours=6)).isoformat(),
+        "recorded_at": (now - timedelta(hours=6)).isoformat(),
+    }
+    collected = (now - timedelta(hours=1)).isoformat()
+    location = {"unit": unit, "room": "4", "bed": "A"}
+    labs = [
+        {"result_id": f"K-{pid}", "patient_id": pid, "code": "2823-3", "system": "http://loinc.org",
+         "value": 2.4, "unit": "mmol/L", "collected_at": collected, "location": location},
+        {"result_id": f"MG-{pid}", "patient_id": pid, "code": "19123-9", "system": "http://loinc.org",
+         "value": 1.1, "unit": "mg/dL", "collected_at": collected, "location": location},
+    ]  # fmt: skip
+    key = pid.encode()
+    return (key, orjson.dumps(order)), [(key, orjson.dumps(lab)) for lab in labs]

@@ -6,7 +6,6 @@ import re
 import subprocess
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from tests.e2e.browser_support import (
     ARTIFACTS,
     attacker_site,
     card,
+    critical_kmg_inputs,
     dashboard_url,
     in_thread,
     sign_in,
@@ -165,10 +165,6 @@ def produce_alerts_now(env: WorkerEnv, events: list[dict[str, Any]]) -> None:
     in_thread(produce_alerts(env.bootstrap, env.topics["alerts"], events))
 
 
-def _iso(at: datetime) -> str:
-    return at.isoformat()
-
-
 def test_worker_alert_appears_on_the_page_and_is_acknowledged(
     browser: Browser, make_env: Callable[[], WorkerEnv], tmp_path: Path
 ) -> None:
@@ -182,34 +178,10 @@ def test_worker_alert_appears_on_the_page_and_is_acknowledged(
             sign_in(page, dashboard_url(env))
             expect(page.locator("#empty")).to_be_visible()
 
-            now = datetime.now(UTC).replace(microsecond=0)
-            pid = "MRN-E2E-7"
-            order = {
-                "order_id": "ORD-1",
-                "patient_id": pid,
-                "medication": {
-                    "code": "4603",
-                    "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
-                    "display": "furosemide 40 mg IV",
-                },
-                "status": "active",
-                "start": _iso(now - timedelta(hours=6)),
-                "recorded_at": _iso(now - timedelta(hours=6)),
-            }
-            location = {"unit": "ICU", "room": "4", "bed": "A"}
-            labs = [
-                {"result_id": "K-1", "patient_id": pid, "code": "2823-3", "system": "http://loinc.org",
-                 "value": 2.4, "unit": "mmol/L", "collected_at": _iso(now - timedelta(hours=1)),
-                 "location": location},
-                {"result_id": "MG-1", "patient_id": pid, "code": "19123-9", "system": "http://loinc.org",
-                 "value": 1.1, "unit": "mg/dL", "collected_at": _iso(now - timedelta(hours=1)),
-                 "location": location},
-            ]  # fmt: skip
-            in_thread(produce(env.bootstrap, env.topics["orders"], [(pid.encode(), orjson.dumps(order))]))
+            order, labs = critical_kmg_inputs("MRN-E2E-7", "ICU")
+            in_thread(produce(env.bootstrap, env.topics["orders"], [order]))
             # Measured from the last input: the issue asks for the alert on screen within 2 s.
-            in_thread(
-                produce(env.bootstrap, env.topics["labs"], [(pid.encode(), orjson.dumps(x)) for x in labs])
-            )
+            in_thread(produce(env.bootstrap, env.topics["labs"], labs))
             started = time.monotonic()
             alert = page.locator("article.alert").first
             expect(alert).to_be_visible(timeout=2000)

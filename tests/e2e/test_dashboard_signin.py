@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,12 +12,19 @@ import orjson
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.e2e.browser_support import attacker_site, card, dashboard_url, in_thread, start_dashboard
+from tests.e2e.browser_support import (
+    attacker_site,
+    card,
+    critical_kmg_inputs,
+    dashboard_url,
+    in_thread,
+    start_dashboard,
+)
 from tests.e2e.dashboard_support import alert_event, produce_alerts
-from tests.support.kafka import consume, create_topics
+from tests.support.kafka import consume, produce
 from tests.support.oidc_provider import ACKNOWLEDGER, CLIENT_ID, VIEWER, running_provider
 from tests.support.ports import free_port
-from tests.support.processes import WorkerEnv, http_get
+from tests.support.processes import LYTEWATCH, REPO, WorkerEnv, http_get, running_worker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 
@@ -58,7 +66,9 @@ def test_people_sign_in_with_the_identity_provider_and_acks_carry_who_they_are(
     url = f"http://127.0.0.1:{port}"
     env = WorkerEnv(bootstrap=kafka_bootstrap, prefix=unique_name("oidc"), data_dir=tmp_path / "worker")
     alerts, acks = env.topics["alerts"], env.topics["acks"]
-    in_thread(create_topics(env.bootstrap, [alerts, acks], partitions=1))
+    subprocess.run([*LYTEWATCH, "topics", "create"], env=env.environ(), cwd=REPO, check=True, timeout=120)
+    # Two alerts as the engine publishes them (for the viewer and the refused requests); the acknowledger's
+    # comes from the real worker below, so its acknowledgement goes through the engine.
     in_thread(
         produce_alerts(
             env.bootstrap,
@@ -66,7 +76,10 @@ def test_people_sign_in_with_the_identity_provider_and_acks_carry_who_they_are(
             [alert_event("kmg-a", severity="critical", k=2.4), alert_event("kmg-b", severity="high")],
         )
     )
-    with running_provider(url, tmp_path / "provider.log") as provider:
+    with (
+        running_provider(url, tmp_path / "provider.log") as provider,
+        running_worker(env, tmp_path / "w.log"),
+    ):
         env.extra = {
             "LYTEWATCH_DASHBOARD_PORT": str(port),
             "LYTEWATCH_DASHBOARD_PUBLIC_URL": url,
@@ -124,34 +137,27 @@ def test_people_sign_in_with_the_identity_provider_and_acks_carry_who_they_are(
                 expect(attack_page).to_have_title(re.compile("fetched"), timeout=20000)
                 expect(attack_page).to_have_title(re.compile("posted"), timeout=20000)
             attack_page.close()
-            # Acknowledge from the page: no name is asked; the record names the signed-in person.
+            # The worker raises an alert; acknowledge it from the page: no name is asked, and the
+            # acknowledgement, the engine's `acknowledged` event and the alert's history name the person.
+            order, labs = critical_kmg_inputs("MRN-OIDC-1", "ICU")
+            in_thread(produce(env.bootstrap, env.topics["orders"], [order]))
+            in_thread(produce(env.bootstrap, env.topics["labs"], labs))
+            worker_card = acker.locator("article.alert", has=acker.locator(".where", has_text="ICU"))
+            expect(worker_card).to_be_visible(timeout=15000)
+            alert_id = worker_card.get_attribute("data-alert-id")
             expect(acker.locator("#change-name")).to_be_hidden()
-            card(acker, "kmg-a").get_by_role("button", name=re.compile("Acknowledge")).click()
-            expect(card(acker, "kmg-a")).to_contain_text("Acknowledgement sent")
+            worker_card.get_by_role("button", name=re.compile("Acknowledge")).click()
             expect(acker.locator("#name-dialog")).not_to_be_visible()
-            records = in_thread(consume(env.bootstrap, acks, expected=2, timeout=10))
-            produced = [orjson.loads(r.value) for r in records]
-            assert [(a["alert_id"], a["by"]) for a in produced] == [("kmg-a", "Ada Acker (ada.acker)")], (
-                produced
+            expect(worker_card).to_contain_text("Acknowledged by Ada Acker (ada.acker)", timeout=15000)
+            expect(card(viewer, str(alert_id))).to_contain_text("Acknowledged by Ada Acker (ada.acker)")
+            records = in_thread(consume(env.bootstrap, acks, expected=2, timeout=3))
+            produced = [(r.key, orjson.loads(r.value)["by"]) for r in records]
+            assert produced == [(b"MRN-OIDC-1", "Ada Acker (ada.acker)")], produced
+            history = acker.evaluate(
+                "async (id) => (await (await fetch(`/api/alerts/${id}`)).json()).history", alert_id
             )
-            # The engine's `acknowledged` event shows who it was on every page.
-            in_thread(
-                produce_alerts(
-                    env.bootstrap,
-                    alerts,
-                    [
-                        alert_event(
-                            "kmg-a",
-                            2,
-                            "acknowledged",
-                            severity="critical",
-                            k=2.4,
-                            acknowledged_by=produced[0]["by"],
-                        )
-                    ],
-                )
-            )
-            expect(card(viewer, "kmg-a")).to_contain_text("Acknowledged by Ada Acker (ada.acker)")
+            acknowledged = [h["event"] for h in history if h["event"]["event"] == "acknowledged"]
+            assert [e["acknowledged_by"] for e in acknowledged] == ["Ada Acker (ada.acker)"], history
 
             # --- sign-out ends the session here and at the provider ---
             acker.click("#sign-out")
