@@ -12,6 +12,7 @@ from alerts.models import AlertEvent, RuleId, Severity
 from streams.codecs.limits import NAME, NOTE, Limit, check
 from streams.web.alert_book import AlertView
 from streams.web.openapi_clinical import CLINICAL_MODELS, clinical_paths
+from streams.web.session import SESSION_COOKIE
 
 # What streams/codecs/limits.py refuses (alerts/text.py), as JSON Schema patterns for the API description.
 _REFUSED = r"\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
@@ -382,7 +383,7 @@ def build_openapi(*, token_required: bool, oidc: bool = False) -> dict[str, Any]
             "session": {
                 "type": "apiKey",
                 "in": "cookie",
-                "name": "lytewatch_session",
+                "name": SESSION_COOKIE,
                 "description": "set by sign-in; a POST with it also needs the session's X-CSRF-Token header",
             },
         }

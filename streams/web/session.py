@@ -15,8 +15,10 @@ from joserfc.jwk import OctKey
 Role = Literal["viewer", "acknowledger"]
 Kind = Literal["person", "token", "shared"]
 
-SESSION_COOKIE: Final = "lytewatch_session"
-LOGIN_COOKIE: Final = "lytewatch_login"
+# The prefixes make browsers refuse these names unless Secure (and, for __Host-, Path=/ and no Domain), so
+# a neighbouring host of the same site cannot plant or overwrite them ("cookie tossing").
+SESSION_COOKIE: Final = "__Host-lytewatch_session"
+LOGIN_COOKIE: Final = "__Secure-lytewatch_login"
 #: How long a sign-in may take at the identity provider (typing a password, a second factor).
 LOGIN_SECONDS: Final = 600
 

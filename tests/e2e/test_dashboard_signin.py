@@ -12,6 +12,7 @@ import orjson
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
+from streams.web.session import SESSION_COOKIE
 from tests.e2e.browser_support import (
     attacker_site,
     card,
@@ -112,7 +113,7 @@ def test_people_sign_in_with_the_identity_provider_and_acks_carry_who_they_are(
             refused = _post_ack(viewer, "kmg-a", csrf=True)
             assert refused["status"] == 403 and "viewer" in refused["body"]["detail"], refused
             # The session cookie is HttpOnly (no script reads it), Secure and SameSite=Strict.
-            [session_cookie] = [c for c in viewer_context.cookies(url) if c["name"] == "lytewatch_session"]
+            [session_cookie] = [c for c in viewer_context.cookies(url) if c["name"] == SESSION_COOKIE]
             assert (session_cookie["httpOnly"], session_cookie["secure"], session_cookie["sameSite"]) == (
                 True,
                 True,
@@ -163,7 +164,7 @@ def test_people_sign_in_with_the_identity_provider_and_acks_carry_who_they_are(
             acker.click("#sign-out")
             acker.get_by_role("button", name=re.compile("sign me out", re.IGNORECASE)).click()
             expect(acker.locator("h1")).to_have_text("Signed out")
-            assert not [c for c in acker_context.cookies(url) if c["name"] == "lytewatch_session"]
+            assert not [c for c in acker_context.cookies(url) if c["name"] == SESSION_COOKIE]
             acker.goto(url)
             expect(acker.locator("input[name=login]")).to_be_visible()
         finally:
