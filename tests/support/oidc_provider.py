@@ -21,6 +21,7 @@ PROVIDER_DIR = Path(__file__).resolve().parent / "oidc"
 #: The client and accounts provider.mjs configures.
 CLIENT_ID = "lytewatch-dashboard"
 VIEWER = ("vera.viewer", "Vera Viewer")
+MIN_NODE = 20
 ACKNOWLEDGER = ("ada.acker", "Ada Acker")
 
 
@@ -31,11 +32,14 @@ def install_provider() -> None:
     digest = hashlib.sha256(lock.read_bytes()).hexdigest()
     if stamp.is_file() and stamp.read_text() == digest:
         return
-    npm = shutil.which("npm")
-    if npm is None or shutil.which("node") is None:
+    npm, node = shutil.which("npm"), shutil.which("node")
+    if npm is None or node is None:
         pytest.fail(
             "Node.js and npm run the OpenID provider of the sign-in tests: apt-get install nodejs npm"
         )
+    version = subprocess.run([node, "--version"], capture_output=True, text=True, check=False).stdout
+    if int(version.lstrip("v").split(".")[0] or 0) < MIN_NODE:
+        pytest.fail(f"oidc-provider 9 needs Node.js {MIN_NODE}+ (found {version.strip()}); see nodejs.org")
     result = subprocess.run(
         [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
         cwd=PROVIDER_DIR,
