@@ -110,9 +110,11 @@ class Access:
         if header is not None:
             scheme, _, offered = header.partition(" ")
             token = self.tokens.identify(offered) if scheme.lower() == "bearer" else None
-            if token is None:
+            if token is not None:
+                return Caller("machine", token.name, token.name, can_acknowledge=True)
+            if self.mode != "none":
                 return None
-            return Caller("machine", token.name, token.name, can_acknowledge=True)
+            # No sign-in: a stale or foreign Authorization header changes nothing, as before.
         session = self.session(request)
         if session is not None and (session.kind == "person") == (self.mode == "oidc"):
             if session.kind == "shared":

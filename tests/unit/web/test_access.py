@@ -214,3 +214,15 @@ async def test_in_token_mode_the_page_trades_its_token_for_a_session_cookie(
 
 async def _no_ack(key: bytes, value: bytes) -> None:
     raise AssertionError("no acknowledgement in this test")
+
+
+async def test_without_sign_in_a_stray_authorization_header_changes_nothing(
+    make_event: Callable[..., AlertEvent],
+) -> None:
+    state = DashboardState(book=AlertBook(), caught_up=True)
+    app = create_app(state, _no_ack)  # mode none: loopback only
+    async with TestClient(TestServer(app)) as client:
+        for headers in [{}, {"Authorization": "Bearer stale"}, {"Authorization": "Basic eDp5"}]:
+            assert (await client.get("/api/alerts", headers=headers)).status == 200, headers
+        me = await (await client.get("/auth/me")).json()
+        assert (me["mode"], me["can_acknowledge"], me["needs_name"]) == ("none", True, True)
