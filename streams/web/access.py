@@ -52,7 +52,7 @@ class Caller:
         return self.name if self.name is not None else typed
 
 
-@dataclass
+@dataclass(frozen=True)
 class Access:
     """The dashboard's authentication: mode, machine tokens, cookie keys and the OpenID client."""
 
