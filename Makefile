@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 KAFKACTL := deploy/kafka/kafkactl.sh
 PYTEST_ARGS ?=
 
-.PHONY: install system-packages kafka-up kafka-down kafka-status topics run test unit integration lint typecheck bench bench-peers failover fuzz-clinical clean
+.PHONY: install system-packages kafka-up kafka-down kafka-status topics run test unit integration lint typecheck bench bench-peers failover fuzz-clinical chaos clean
 
 ## install: .venv with lytewatch (and its dev tools) and the Kafka jars
 install: $(STAMP) deploy/kafka/lib/.complete
@@ -83,6 +83,11 @@ fuzz-clinical: install
 	LYTEWATCH_FUZZ_PROFILE=long LYTEWATCH_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) nice $(BIN)/python -m pytest \
 		tests/model -p no:cacheprovider -o timeout=0 -s -q $(PYTEST_ARGS)
 
+## chaos: the chaos suite on private brokers (tests marked `chaos`; long, so not in `make test`); sizes by
+## LYTEWATCH_CHAOS_EVENTS (100000), _KILLS (10), _BROKER_EVENTS (20000), _HOSTILE (20000)
+chaos: install deploy/kafka/lib/.complete
+	nice $(BIN)/python -m pytest tests/integration/test_chaos.py -m chaos -p no:cacheprovider -s -q $(PYTEST_ARGS)
+
 ## bench-peers: the Quix Streams peer's own virtualenv (.venv-quix; quixstreams pins an older pydantic than ours)
 bench-peers: $(VENV)-quix/.installed
 
@@ -100,4 +105,4 @@ failover: install kafka-up
 	LYTEWATCH_TEST_KAFKA=127.0.0.1:$(KAFKA_PORT) $(BIN)/python -m tests.bench.bench_failover --runs 3
 
 clean: kafka-down
-	rm -rf .run $(VENV) $(VENV)-quix deploy/kafka/lib build *.egg-info
+	rm -rf .run $(VENV) $(VENV)-quix deploy/kafka/lib build *.egg-info tests/support/oidc/node_modules

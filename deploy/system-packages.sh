@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages lytewatch's tests use (Prometheus to prove the metrics scrape, Chromium for
-# the dashboard's browser test) when they are missing. Needs root (or sudo) and Debian's apt.
+# the dashboard's browser test, Node.js and npm for the OpenID provider of the sign-in test) when they are
+# missing. Needs root (or sudo) and Debian's apt.
 set -euo pipefail
 
 missing=()
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 [[ -x /usr/bin/chromium ]] || missing+=(chromium)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 [[ ${#missing[@]} -eq 0 ]] && exit 0
 
 mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)

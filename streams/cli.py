@@ -205,6 +205,7 @@ def _cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
     from streams.logs import configure_logging
     from streams.web.dashboard import run_dashboard
 
+    settings.dashboard_auth_mode  # noqa: B018 - SettingsError (exit 2) before anything starts
     configure_logging(settings.log_level, settings.log_format)
     _serve(lambda: run_dashboard(settings))
     return 0

@@ -28,7 +28,7 @@ from streams.feeds.produce import ProduceStats, produce_scheduled, schedule_enve
 from streams.feeds.simulate import FaultMix, simulate
 from streams.kafka import client_options
 from streams.logs import configure_logging
-from streams.settings import Settings
+from streams.settings import Settings, SettingsError
 from streams.topics import wait_for_broker
 
 log = logging.getLogger(__name__)
@@ -155,6 +155,18 @@ def _children(settings: Settings, logs: Path) -> list[Child]:
     ]
 
 
+def _demo_sign_in(settings: Settings, env: dict[str, str]) -> str:
+    """The dashboard's sign-in as the console states it; none (loopback only) unless one is configured."""
+    try:
+        mode = settings.dashboard_auth_mode
+    except SettingsError:
+        # The demo binds to loopback (Settings refuses "none" elsewhere), so it may run without sign-in.
+        env["LYTEWATCH_DASHBOARD_AUTH"] = mode = "none"
+    if mode == "none":
+        return "NONE (LYTEWATCH_DASHBOARD_AUTH=none): anyone on this machine may read and acknowledge"
+    return f"{mode} (as configured)"
+
+
 def _check_ports(children: list[Child]) -> None:
     for child in children:
         if (problem := port_problem(child)) is not None:
@@ -179,6 +191,7 @@ def run_demo(settings: Settings, *, feed: Feed, speed: float) -> int:
         make_schedule, detail = _plan(settings, feed, speed)
         description = _describe(feed, speed, detail)
         env = {**os.environ, "LYTEWATCH_DASHBOARD_NOTICE": f"Demo data. {description}"}
+        sign_in = _demo_sign_in(settings, env)
         for child in children:
             start_child(child, [child.name], env)
         wait_answering(children, within=START_WITHIN_S)
@@ -186,6 +199,7 @@ def run_demo(settings: Settings, *, feed: Feed, speed: float) -> int:
         print(
             "\nlytewatch is running\n"
             f"  dashboard   {dashboard.url}/\n"
+            f"  sign-in     {sign_in}\n"
             f"  metrics     {worker.url}/metrics   {dashboard.url}/metrics\n"
             f"  health      {worker.url}/healthz   {worker.url}/readyz\n"
             f"  alerts      Kafka topic {settings.topic_alerts} on {settings.bootstrap_servers}\n"

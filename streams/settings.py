@@ -9,6 +9,7 @@ import re
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
@@ -78,7 +79,8 @@ class Settings(BaseSettings):
         le=600_000,
         description=(
             "how long the engine holds a partition group back for an input partition that has nothing "
-            "buffered but may still deliver earlier records (Kafka Streams' max.task.idle.ms)"
+            "buffered and whose high-water is not known yet; one known to hold more records is waited "
+            "for without limit (Kafka Streams' max.task.idle.ms, KIP-695)"
         ),
     )
     standby_replicas: int = Field(
@@ -100,6 +102,20 @@ class Settings(BaseSettings):
     # Machine clients: {"<name>": "sha256:<hex of the token>"}; the name is who an ack comes from.
     dashboard_tokens: dict[str, str] = Field(default_factory=dict)
     dashboard_public_url: str = "http://127.0.0.1:8080"
+    # Who may use the dashboard (docs/SECURITY.md, "Sign-in"): unset means "oidc" when an issuer is set,
+    # "token" when tokens are, and otherwise the dashboard refuses to start (auth is on by default).
+    dashboard_auth: Literal["oidc", "token", "none"] | None = None
+    dashboard_oidc_issuer: str | None = None
+    dashboard_oidc_client_id: str | None = Field(None, min_length=1)
+    # Unset: a public client (PKCE alone); set: a confidential one (client_secret_basic as well).
+    dashboard_oidc_client_secret: SecretStr | None = None
+    dashboard_oidc_scopes: str = "openid profile"
+    dashboard_oidc_roles_claim: str = Field("roles", min_length=1)
+    dashboard_oidc_acknowledger_roles: frozenset[str] = frozenset({"lytewatch-acknowledger"})
+    dashboard_oidc_viewer_roles: frozenset[str] = frozenset({"lytewatch-viewer"})
+    # Signs and encrypts the session cookie; unset in token mode means a random key per process.
+    dashboard_session_secret: SecretStr | None = None
+    dashboard_session_hours: float = Field(12, gt=0, le=24 * 7)
     dashboard_history_per_alert: int = Field(
         100, ge=2, le=100_000, description="events kept per alert: the first and the latest"
     )
@@ -156,6 +172,33 @@ class Settings(BaseSettings):
                 raise ValueError(f"expected JSON {shape}: {exc}") from exc
         return value
 
+    @field_validator("dashboard_oidc_acknowledger_roles", "dashboard_oidc_viewer_roles", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("dashboard_oidc_issuer")
+    @classmethod
+    def _issuer_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError("expected the issuer URL, e.g. https://login.hospital.example/realms/staff")
+        # Tokens and the discovery document must not cross the network in clear; loopback is for tests.
+        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+            raise ValueError("an issuer off this machine must use https")
+        return value.rstrip("/")
+
+    @field_validator("dashboard_session_secret")
+    @classmethod
+    def _long_session_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) < 32:
+            raise ValueError("at least 32 characters (openssl rand -hex 32)")
+        return value
+
     @field_validator("cds_allow_unauthenticated")
     @classmethod
     def _unauthenticated_only_on_loopback(cls, value: bool, info: ValidationInfo) -> bool:
@@ -192,7 +235,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"expected kafka://host:port (';' between servers), got {value!r}")
         return value
 
-    @field_validator("broker_sasl_password", "dashboard_token", "state_token")
+    @field_validator("broker_sasl_password", "dashboard_token", "state_token", "dashboard_oidc_client_secret")
     @classmethod
     def _secret_not_empty(cls, value: SecretStr | None) -> SecretStr | None:
         # An empty secret once silently meant "no authentication": leave the variable unset for that.
@@ -214,16 +257,46 @@ class Settings(BaseSettings):
                 if not getattr(self, name):
                     protocol = f"{ENV_PREFIX}BROKER_SECURITY_PROTOCOL={self.broker_security_protocol}"
                     raise ValueError(f"{ENV_PREFIX}{name.upper()}: required with {protocol}")
-        if (
-            self.dashboard_token is None
-            and not self.dashboard_tokens
-            and not _is_loopback(self.dashboard_host)
-        ):
-            raise ValueError(
-                f"{ENV_PREFIX}DASHBOARD_HOST: {self.dashboard_host} serves other machines, so "
-                f"{ENV_PREFIX}DASHBOARD_TOKEN or _TOKENS must be set (or listen on 127.0.0.1)"
-            )
+        self._dashboard_auth_consistent()
         return self
+
+    def _dashboard_auth_consistent(self) -> None:
+        """Refuse what the mode needs but lacks, and no auth off loopback (every process checks this)."""
+        host, mode = self.dashboard_host, self.dashboard_auth
+        tokens = self.dashboard_token is not None or bool(self.dashboard_tokens)
+        if mode == "none" and not _is_loopback(host):
+            raise ValueError(
+                f"{ENV_PREFIX}DASHBOARD_AUTH=none is for a dashboard on loopback only; "
+                f"{ENV_PREFIX}DASHBOARD_HOST is {host}"
+            )
+        if mode == "token" and not tokens:
+            raise ValueError(f"{ENV_PREFIX}DASHBOARD_AUTH=token: set {ENV_PREFIX}DASHBOARD_TOKEN or _TOKENS")
+        if mode == "oidc" or (mode is None and self.dashboard_oidc_issuer is not None):
+            for name in ("dashboard_oidc_issuer", "dashboard_oidc_client_id", "dashboard_session_secret"):
+                if getattr(self, name) is None:
+                    raise ValueError(f"{ENV_PREFIX}{name.upper()}: required for OpenID Connect sign-in")
+        if mode is None and not tokens and self.dashboard_oidc_issuer is None and not _is_loopback(host):
+            raise ValueError(
+                f"{ENV_PREFIX}DASHBOARD_HOST: {host} serves other machines, so sign-in "
+                f"({ENV_PREFIX}DASHBOARD_OIDC_ISSUER) or {ENV_PREFIX}DASHBOARD_TOKEN or _TOKENS must be set "
+                "(or listen on 127.0.0.1)"
+            )
+
+    @property
+    def dashboard_auth_mode(self) -> Literal["oidc", "token", "none"]:
+        """The dashboard's effective mode; SettingsError when nothing says who may use it."""
+        if self.dashboard_auth is not None:
+            return self.dashboard_auth
+        if self.dashboard_oidc_issuer is not None:
+            return "oidc"
+        if self.dashboard_token is not None or self.dashboard_tokens:
+            return "token"
+        raise SettingsError(
+            "the dashboard needs to know who may use it: set LYTEWATCH_DASHBOARD_OIDC_ISSUER, "
+            "_OIDC_CLIENT_ID and _SESSION_SECRET (people sign in with the hospital's identity provider), "
+            "or LYTEWATCH_DASHBOARD_TOKENS / _TOKEN (bearer tokens), or LYTEWATCH_DASHBOARD_AUTH=none "
+            "(no sign-in; loopback only, e.g. a demo)"
+        )
 
     @cached_property
     def tz(self) -> ZoneInfo:
@@ -246,7 +319,16 @@ _JSON_SHAPES = {
 }
 _TOKEN_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _TOKEN_HASH = re.compile(r"sha256:[0-9a-f]{64}")
-_SECRET_FIELDS = frozenset({"broker_sasl_password", "dashboard_token", "dashboard_tokens", "state_token"})
+_SECRET_FIELDS = frozenset(
+    {
+        "broker_sasl_password",
+        "dashboard_token",
+        "dashboard_tokens",
+        "state_token",
+        "dashboard_oidc_client_secret",
+        "dashboard_session_secret",
+    }
+)
 
 
 def _is_loopback(host: str) -> bool:

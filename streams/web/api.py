@@ -1,4 +1,4 @@
-"""The dashboard's HTTP side: JSON API, Server-Sent Events, bearer-token check, page and OpenAPI."""
+"""The dashboard's HTTP side: JSON API, Server-Sent Events, the page and OpenAPI (sign-in: access.py)."""
 
 from __future__ import annotations
 
@@ -19,11 +19,12 @@ from pydantic import ValidationError
 from alerts.models import RuleId, Severity
 from streams.http_headers import harden
 from streams.metrics import BurdenCollector
+from streams.web.access import ACCESS_KEY, Access, access_control, caller_of
 from streams.web.alert_book import AlertBook, AlertFilter, AlertView, Transition
 from streams.web.clinical_api import ClinicalViews, add_clinical_routes
 from streams.web.openapi import AckRequest, build_openapi
 from streams.web.request_guard import request_guard
-from streams.web.tokens import Caller, Tokens
+from streams.web.signin import add_signin_routes
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +112,6 @@ class DashboardState:
 
 STATE_KEY = web.AppKey("state", DashboardState)
 SEND_ACK_KEY: web.AppKey[AckSender] = web.AppKey("send_ack")
-TOKENS_KEY = web.AppKey("tokens", Tokens)
-CALLER_KEY = web.RequestKey("caller", Caller)
 KEEPALIVE_KEY = web.AppKey("keepalive", float)
 
 
@@ -130,28 +129,6 @@ def _json(payload: Any, status: int = 200) -> web.Response:
 
 def _view_json(view: AlertView) -> Any:
     return view.model_dump(mode="json")
-
-
-@web.middleware
-async def _bearer_token(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    tokens = request.app[TOKENS_KEY]
-    if tokens.required and request.path.startswith("/api/"):
-        header = request.headers.get("Authorization", "")
-        scheme, _, offered = header.partition(" ")
-        if scheme.lower() != "bearer":
-            offered = ""
-        # EventSource cannot set headers, so the stream alone also takes the token in the query.
-        if not offered and request.path == "/api/alerts/stream":
-            offered = request.query.get("token", "")
-        caller = tokens.identify(offered)
-        if caller is None:
-            response = _error(401, "unauthorized", "a valid bearer token is required")
-            response.headers["WWW-Authenticate"] = 'Bearer realm="lytewatch"'
-            return response
-        request[CALLER_KEY] = caller
-    return await handler(request)
 
 
 def _parse_filter(request: web.Request) -> AlertFilter:
@@ -197,6 +174,9 @@ async def get_alert(request: web.Request) -> web.Response:
 async def acknowledge(request: web.Request) -> web.Response:
     """POST /api/alerts/{id}/ack: produce the acknowledgement to the acks topic."""
     state = request.app[STATE_KEY]
+    caller = caller_of(request)
+    if caller is not None and not caller.can_acknowledge:
+        return _error(403, "forbidden", "your role (viewer) may see alerts but not acknowledge them")
     record = state.book.get(request.match_info["alert_id"])
     if record is None:
         if not state.caught_up:
@@ -212,15 +192,18 @@ async def acknowledge(request: web.Request) -> web.Response:
             for e in exc.errors(include_url=False, include_input=False)
         ]
         return _error(422, "invalid_body", 'expected {"by": string, "note": string|null}', problems=problems)
+    # A verified identity (signed-in person, named token), never a typed name, says who acknowledged.
+    by = caller.acknowledged_by(body.by) if caller is not None else body.by
+    if by is None:
+        problems = [{"loc": ["by"], "msg": "required: who acknowledges (no signed-in identity)"}]
+        return _error(422, "invalid_body", 'expected {"by": string, "note": string|null}', problems=problems)
     if not record.view.open:
         return _error(409, "resolved", "the alert is resolved and can no longer be acknowledged")
     at = datetime.now(UTC)
-    caller = request.get(CALLER_KEY)
     ack = {
         "alert_id": record.view.alert_id,
         "patient_id": record.view.patient_id,
-        # A named machine token is a verified identity: it, not the typed `by`, says who acknowledged.
-        "by": caller.name if caller is not None and caller.name else body.by,
+        "by": by,
         "at": at.isoformat(),
         "note": body.note,
     }
@@ -343,6 +326,7 @@ def create_app(
     state: DashboardState,
     send_ack: AckSender,
     *,
+    access: Access | None = None,
     token: str | None = None,
     named_tokens: Mapping[str, str] | None = None,
     keepalive: float = 15.0,
@@ -351,9 +335,11 @@ def create_app(
 ) -> web.Application:
     """The aiohttp application; `send_ack(key, value)` must raise AckUnavailableError on failure.
 
-    Requests for another Host, and state changes from another site, are refused (request_guard).
+    Requests for another Host, and state changes from another site, are refused (request_guard); who
+    may do what is `access` (default: the bearer tokens given, else no authentication).
     """
-    app = web.Application(middlewares=[request_guard(public_url, _error), _bearer_token])
+    access = Access.with_tokens(token, named_tokens) if access is None else access
+    app = web.Application(middlewares=[request_guard(public_url, _error), access_control(_error)])
     harden(app)
     views = ClinicalViews() if views is None else views
 
@@ -363,10 +349,9 @@ def create_app(
     state.metrics.registry.register(BurdenCollector(burden_figures))
     app[STATE_KEY] = state
     app[SEND_ACK_KEY] = send_ack
-    tokens = Tokens(token or None, dict(named_tokens or {}))
-    app[TOKENS_KEY] = tokens
+    app[ACCESS_KEY] = access
     app[KEEPALIVE_KEY] = keepalive
-    spec = build_openapi(token_required=tokens.required)
+    spec = build_openapi(token_required=access.mode != "none", oidc=access.oidc is not None)
 
     async def openapi(request: web.Request) -> web.Response:
         return _json(spec)
@@ -374,7 +359,12 @@ def create_app(
     async def on_shutdown(app: web.Application) -> None:
         state.close_streams()
 
+    async def on_cleanup(app: web.Application) -> None:
+        if access.oidc is not None:
+            await access.oidc.close()
+
     app.on_shutdown.append(on_shutdown)
+    app.on_cleanup.append(on_cleanup)
     router = app.router
     router.add_get("/", index, allow_head=False)
     router.add_static("/static/", STATIC_DIR, name="static")
@@ -388,4 +378,5 @@ def create_app(
     router.add_get("/api/alerts/{alert_id}", get_alert, allow_head=False)
     router.add_post("/api/alerts/{alert_id}/ack", acknowledge)
     add_clinical_routes(app, views, state.book)
+    add_signin_routes(app, oidc=access.oidc is not None)
     return app

@@ -21,7 +21,8 @@ from alerts.rulesfile import load_rules
 from streams.broker_access import BrokerAccessError, check_broker_access
 from streams.codecs import InputKind
 from streams.kafka import client_options
-from streams.settings import Settings, load_settings
+from streams.settings import Settings, SettingsError, load_settings
+from streams.web.access import Access
 from streams.web.alert_book import AlertBook
 from streams.web.api import AckUnavailableError, DashboardState, create_app
 from streams.web.clinical_api import ClinicalViews
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 
 
 class _AccessLogger(AbstractAccessLogger):
-    """Request log at DEBUG without the query string: the stream URL may carry the token."""
+    """Request log at DEBUG without the query string: the sign-in callback's carries the one-time code."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         self.logger.debug("%s %s -> %s in %.3fs", request.method, request.path, response.status, time)
@@ -143,6 +144,8 @@ class Dashboard:
         self, settings: Settings, *, port: int | None = None, keepalive: float = 15.0, max_log: int = 10_000
     ) -> None:
         self.settings = settings
+        # First, so a dashboard nobody said who may use stops at once (SettingsError, exit 2).
+        self.access = Access.from_settings(settings)
         # Microseconds since the epoch: sequence ids of an earlier run of the process are always lower,
         # so a browser reconnecting after a restart gets a snapshot, not someone else's replay.
         history = settings.dashboard_history_per_alert
@@ -176,12 +179,10 @@ class Dashboard:
         return int(self._runner.addresses[0][1])
 
     async def start(self) -> None:
-        token = self.settings.dashboard_token.get_secret_value() if self.settings.dashboard_token else None
         app = create_app(
             self.state,
             self._acks.send,
-            token=token,
-            named_tokens=self.settings.dashboard_tokens,
+            access=self.access,
             keepalive=self._keepalive,
             views=self.views,
             public_url=self.settings.dashboard_public_url,
@@ -195,6 +196,8 @@ class Dashboard:
             asyncio.create_task(self._inputs.run(), name="dashboard-inputs-reader"),
         ]
         log.info("dashboard listening on http://%s:%d/", self.settings.dashboard_host, self.port)
+        if self.access.mode == "none":
+            log.warning("no sign-in (LYTEWATCH_DASHBOARD_AUTH=none): anyone on this machine may acknowledge")
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -221,7 +224,12 @@ async def run_dashboard(settings: Settings) -> None:
 
 def main() -> None:
     """`python -m streams.web.dashboard`: run with settings from LYTEWATCH_* variables; SIGTERM stops it."""
-    settings = load_settings()
+    try:
+        settings = load_settings()
+        settings.dashboard_auth_mode  # noqa: B018 - refuses a dashboard nobody said who may use
+    except SettingsError as exc:
+        print(f"lytewatch dashboard: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
     async def serve() -> None:

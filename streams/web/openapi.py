@@ -12,6 +12,7 @@ from alerts.models import AlertEvent, RuleId, Severity
 from streams.codecs.limits import NAME, NOTE, Limit, check
 from streams.web.alert_book import AlertView
 from streams.web.openapi_clinical import CLINICAL_MODELS, clinical_paths
+from streams.web.session import SESSION_COOKIE
 
 # What streams/codecs/limits.py refuses (alerts/text.py), as JSON Schema patterns for the API description.
 _REFUSED = r"\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
@@ -24,10 +25,12 @@ class AckRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    by: str = Field(
+    by: str | None = Field(
+        default=None,
         min_length=1,
         max_length=200,
-        description="who acknowledges (name or user id); no control or bidi characters",
+        description="who acknowledges (name or user id); ignored when the caller is signed in or uses a "
+        "named token (their verified identity is recorded); no control or bidi characters",
         json_schema_extra={"pattern": _NO_CONTROL},
     )
     note: str | None = Field(
@@ -39,7 +42,9 @@ class AckRequest(BaseModel):
 
     @field_validator("by")
     @classmethod
-    def _not_blank(cls, value: str) -> str:
+    def _not_blank(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         value = value.strip()
         if not value:
             raise ValueError("must not be blank")
@@ -183,13 +188,65 @@ transitions after it are replayed instead of a snapshot; an id it cannot resume 
 Comments (`: keep-alive`) are sent when idle."""
 
 
-def build_openapi(*, token_required: bool) -> dict[str, Any]:
+def _page_operation(summary: str, responses: dict[str, str], *, body: bool = False) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "responses": {code: {"description": d} for code, d in responses.items()},
+    }
+    if body:
+        # Like every POST here: JSON only (a cross-site form cannot send it); the content is ignored.
+        operation["requestBody"] = {"required": True, "content": _json_content({})}
+        operation["responses"]["415"] = {"description": "the body is not sent as application/json"}
+        operation["responses"]["403"] = {"description": "from another site, or without X-CSRF-Token"}
+    return operation
+
+
+# Sign-in (streams/web/signin.py, docs/SECURITY.md): browser navigations and the page's own calls.
+_OIDC_PATHS: dict[str, Any] = {
+    "/auth/login": {
+        "get": _page_operation(
+            "Start OpenID Connect sign-in (code + PKCE)",
+            {"302": "to the identity provider", "503": "the identity provider does not answer"},
+        )
+    },
+    "/auth/callback": {
+        "get": _page_operation(
+            "Where the identity provider sends the browser back",
+            {
+                "200": "signed in; the page moves on",
+                "400": "expired or foreign sign-in",
+                "403": "the account has no lytewatch role",
+                "502": "the provider refused the code or sent an ID token that does not verify",
+            },
+        )
+    },
+}
+_SIGN_IN_PATHS: dict[str, Any] = {
+    "/auth/me": {
+        "get": _page_operation("Who the page is signed in as, the role and the CSRF token", {"200": "JSON"})
+    },
+    "/auth/signed-out": {"get": _page_operation("After sign-out", {"200": "HTML page"})},
+    "/auth/token": {
+        "post": _page_operation(
+            "Token mode: a session cookie for a page that shows a valid bearer token",
+            {"200": "signed in (JSON as /auth/me)", "401": "no valid bearer token, or not token mode"},
+            body=True,
+        )
+    },
+    "/auth/logout": {
+        "post": _page_operation(
+            "Sign out: the session cookie is cleared", {"200": "JSON with `redirect`"}, body=True
+        )
+    },
+}
+
+
+def build_openapi(*, token_required: bool, oidc: bool = False) -> dict[str, Any]:
     """The OpenAPI 3.1 document served at /openapi.json."""
-    api_security: list[dict[str, list[str]]] = [{"bearer": []}] if token_required else []
-    stream_security: list[dict[str, list[str]]] = (
-        [{"bearer": []}, {"query_token": []}] if token_required else []
-    )
-    unauthorized = {"401": _error("missing or wrong bearer token")} if token_required else {}
+    # Machines send a bearer token; the page is signed in by its session cookie (no token in any URL).
+    api_security: list[dict[str, list[str]]] = [{"bearer": []}, {"session": []}] if token_required else []
+    stream_security = api_security
+    unauthorized = {"401": _error("no session and no valid bearer token")} if token_required else {}
 
     def secured(operation: dict[str, Any], security: Security) -> dict[str, Any]:
         if security:
@@ -303,7 +360,10 @@ def build_openapi(*, token_required: bool) -> dict[str, Any]:
                     "responses": {
                         "202": {"description": "recorded", "content": _json_content(_ref("AckAccepted"))},
                         "404": _error("unknown alert"),
-                        "403": _error("sent from another site (Origin or Sec-Fetch-Site)"),
+                        "403": _error(
+                            "sent from another site (Origin or Sec-Fetch-Site), a session request "
+                            "without its X-CSRF-Token header, or a viewer's"
+                        ),
                         "409": _error("the alert is resolved"),
                         "415": _error("the body is not sent as application/json"),
                         "422": _error("the body is not a valid acknowledgement"),
@@ -315,15 +375,16 @@ def build_openapi(*, token_required: bool) -> dict[str, Any]:
         },
     }
     paths.update(clinical_paths(secured, api_security, _error("nothing known of this patient")))
+    paths.update(_SIGN_IN_PATHS | (_OIDC_PATHS if oidc else {}))
     components: dict[str, Any] = {"schemas": _schemas()}
     if token_required:
         components["securitySchemes"] = {
             "bearer": {"type": "http", "scheme": "bearer"},
-            "query_token": {
+            "session": {
                 "type": "apiKey",
-                "in": "query",
-                "name": "token",
-                "description": "for EventSource, which cannot send headers; the stream only",
+                "in": "cookie",
+                "name": SESSION_COOKIE,
+                "description": "set by sign-in; a POST with it also needs the session's X-CSRF-Token header",
             },
         }
     return {

@@ -187,6 +187,9 @@ class OneHopEngine:
     def _caught_up_in(self, partition: int, topic: str) -> bool:
         return self.caught_up(topic, partition)
 
+    def _behind_in(self, partition: int, topic: str) -> bool:
+        return self.behind(topic, partition)
+
     def _describe_wait(self, partition: int, topics: tuple[str, ...]) -> str:
         """`topic[p]` (received up to N of high-water H) for each partition a group gave up on."""
         consumer: Any = self.runtime.app.consumer
@@ -202,20 +205,35 @@ class OneHopEngine:
             )
         return "; ".join(out)
 
-    def caught_up(self, topic: str, partition: int) -> bool:
-        """True when the partition is known to have nothing more on the broker than was received."""
+    def _progress(self, topic: str, partition: int) -> tuple[int | None, int | None]:
+        """(next offset received, high-water) of a partition; None where not known."""
         tp = TP(topic, partition)
         consumer: Any = self.runtime.app.consumer
         try:
             highwater = consumer.highwater(tp)
         except Exception:  # noqa: BLE001 - not assigned (any more) or not fetched yet: unknown
-            return False
-        if highwater is None:
-            return False
+            return None, None
         position = self.received.get(tp)
         if position is None:
             position = consumer._committed_offset.get(tp)
+        return position, highwater
+
+    def caught_up(self, topic: str, partition: int) -> bool:
+        """True when the partition is known to have nothing more on the broker than was received."""
+        position, highwater = self._progress(topic, partition)
+        if highwater is None:
+            return False
         return bool(highwater == 0 if position is None else position >= highwater)
+
+    def behind(self, topic: str, partition: int) -> bool:
+        """True when the broker is known to hold records of the partition past what was received.
+
+        A gap of one offset does not count: a transactional producer ends each transaction with a control
+        record that is never delivered, so a partition it writes to stays one offset short of its high-water
+        when caught up. Waiting for it without limit would stop the group for good; it gets the idle time.
+        """
+        position, highwater = self._progress(topic, partition)
+        return highwater is not None and position is not None and highwater - position > 1
 
     async def _flow(self) -> None:
         """Pause partitions that run ahead of their group, resume them once they have drained to half.
@@ -262,7 +280,11 @@ class OneHopEngine:
         while progress and len(picked) < BATCH_MAX:
             progress = False
             for partition, group in self.groups.items():
-                entry = group.pop(now, functools.partial(self._caught_up_in, partition))
+                entry = group.pop(
+                    now,
+                    functools.partial(self._caught_up_in, partition),
+                    functools.partial(self._behind_in, partition),
+                )
                 if entry is not None:
                     picked.append(entry.item)
                     progress = True

@@ -3,7 +3,8 @@
 A group holds, for one partition number, a FIFO of buffered records per topic. The next record to apply is
 the head with the smallest (record timestamp, topic rank, offset). A topic with nothing buffered holds the
 group back while it may still have records to deliver (its fetched lag is not known to be zero), for at most
-the idle time (Kafka Streams' `max.task.idle.ms`); a topic known to be caught up never holds it back, so
+the idle time (Kafka Streams' `max.task.idle.ms`), and without limit while it is known to hold more records
+(its high-water is past what was received); a topic known to be caught up never holds it back, so
 live traffic is not delayed. No Kafka, clock or I/O here: the caller says what time it is and which topics
 are caught up.
 """
@@ -16,6 +17,10 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+
+
+def _never(topic: str) -> bool:
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,24 +69,35 @@ class PartitionGroup(Generic[T]):
         self._empty_since.clear()
         return dropped
 
-    def waiting_for(self, now: float, caught_up: Callable[[str], bool]) -> list[str]:
-        """Empty topics that may still deliver and whose idle time has not run out yet."""
+    def waiting_for(
+        self, now: float, caught_up: Callable[[str], bool], behind: Callable[[str], bool] = _never
+    ) -> list[str]:
+        """Empty topics that may still deliver and whose idle time has not run out yet, and empty topics
+        known to hold more records (`behind`), which are waited for without limit, as in Kafka Streams: the
+        idle clock would otherwise run out during a broker outage and let the first topic fetched afterwards
+        run ahead of the others."""
         waiting = []
         for topic, queue in self._queues.items():
             if queue or caught_up(topic):
                 self._empty_since.pop(topic, None)
+                continue
+            if behind(topic):
+                self._empty_since.pop(topic, None)
+                waiting.append(topic)
                 continue
             since = self._empty_since.setdefault(topic, now)
             if now - since < self.idle_s:
                 waiting.append(topic)
         return waiting
 
-    def pop(self, now: float, caught_up: Callable[[str], bool]) -> Buffered[T] | None:
+    def pop(
+        self, now: float, caught_up: Callable[[str], bool], behind: Callable[[str], bool] = _never
+    ) -> Buffered[T] | None:
         """The next record in timestamp order, or None if the group is empty or must wait for a topic."""
         heads = [queue for queue in self._queues.values() if queue]
         if not heads:
             return None
-        if self.waiting_for(now, caught_up):
+        if self.waiting_for(now, caught_up, behind):
             return None
         if self._empty_since:
             # Only topics whose idle time ran out are left here: going on without them.

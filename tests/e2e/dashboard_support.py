@@ -91,7 +91,11 @@ async def produce_alerts(bootstrap: str, topic: str, events: list[dict[str, Any]
 
 
 def dashboard_settings(
-    bootstrap: str, alerts_topic: str, acks_topic: str, token: str | None = None
+    bootstrap: str,
+    alerts_topic: str,
+    acks_topic: str,
+    token: str | None = None,
+    named_tokens: dict[str, str] | None = None,
 ) -> Settings:
     env = {
         "LYTEWATCH_BROKER": f"kafka://{bootstrap}",
@@ -100,6 +104,10 @@ def dashboard_settings(
     }
     if token:
         env["LYTEWATCH_DASHBOARD_TOKEN"] = token
+    if named_tokens:
+        env["LYTEWATCH_DASHBOARD_TOKENS"] = orjson.dumps(named_tokens).decode()
+    if not token and not named_tokens:
+        env["LYTEWATCH_DASHBOARD_AUTH"] = "none"
     return load_settings(env)
 
 
@@ -113,12 +121,17 @@ async def create_dashboard_topics(bootstrap: str, unique_name: Callable[[str], s
 
 @asynccontextmanager
 async def running_dashboard(
-    bootstrap: str, alerts_topic: str, acks_topic: str, *, token: str | None = None, keepalive: float = 15.0
+    bootstrap: str,
+    alerts_topic: str,
+    acks_topic: str,
+    *,
+    token: str | None = None,
+    named_tokens: dict[str, str] | None = None,
+    keepalive: float = 15.0,
 ) -> AsyncIterator[tuple[Dashboard, str]]:
     """Start a dashboard on a free port and wait until it has read the alerts topic; yield (it, its url)."""
-    dashboard = Dashboard(
-        dashboard_settings(bootstrap, alerts_topic, acks_topic, token), port=0, keepalive=keepalive
-    )
+    settings = dashboard_settings(bootstrap, alerts_topic, acks_topic, token, named_tokens)
+    dashboard = Dashboard(settings, port=0, keepalive=keepalive)
     await dashboard.start()
     try:
         url = f"http://127.0.0.1:{dashboard.port}"

@@ -114,10 +114,12 @@ async def test_api_requires_the_token_when_one_is_configured(
         async with session.get(f"{url}/api/alerts", headers=good) as response:
             assert response.status == 200
             assert [a["alert_id"] for a in (await response.json())["alerts"]] == ["t-1"]
-        # Only the stream takes the token in the query (for EventSource); the rest of the API does not.
-        async with session.get(f"{url}/api/alerts?token={token}") as response:
-            assert response.status == 401
-        async with sse_stream(session, f"{url}/api/alerts/stream?token={token}") as stream:
+        # No token in any URL (issue 10: it leaked into logs and history): the stream takes the header
+        # (machines) or the session cookie (the page), never ?token=.
+        for path in ["/api/alerts", "/api/alerts/stream"]:
+            async with session.get(f"{url}{path}?token={token}") as response:
+                assert response.status == 401, path
+        async with sse_stream(session, f"{url}/api/alerts/stream", headers=good) as stream:
             assert (await stream.next()).event == "snapshot"
         # The page, its assets, health and the API description load without a token.
         for path in ["/", "/static/app.js", "/healthz", "/openapi.json"]:

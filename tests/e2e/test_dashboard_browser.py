@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import re
 import subprocess
-import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +13,16 @@ import orjson
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.e2e.browser_support import ARTIFACTS, card, dashboard_url, in_thread, sign_in, start_dashboard
+from tests.e2e.browser_support import (
+    ARTIFACTS,
+    attacker_site,
+    card,
+    critical_kmg_inputs,
+    dashboard_url,
+    in_thread,
+    sign_in,
+    start_dashboard,
+)
 from tests.e2e.dashboard_support import alert_event, produce_alerts
 from tests.support.kafka import consume, create_topics, produce
 from tests.support.ports import free_port
@@ -159,10 +165,6 @@ def produce_alerts_now(env: WorkerEnv, events: list[dict[str, Any]]) -> None:
     in_thread(produce_alerts(env.bootstrap, env.topics["alerts"], events))
 
 
-def _iso(at: datetime) -> str:
-    return at.isoformat()
-
-
 def test_worker_alert_appears_on_the_page_and_is_acknowledged(
     browser: Browser, make_env: Callable[[], WorkerEnv], tmp_path: Path
 ) -> None:
@@ -176,34 +178,10 @@ def test_worker_alert_appears_on_the_page_and_is_acknowledged(
             sign_in(page, dashboard_url(env))
             expect(page.locator("#empty")).to_be_visible()
 
-            now = datetime.now(UTC).replace(microsecond=0)
-            pid = "MRN-E2E-7"
-            order = {
-                "order_id": "ORD-1",
-                "patient_id": pid,
-                "medication": {
-                    "code": "4603",
-                    "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
-                    "display": "furosemide 40 mg IV",
-                },
-                "status": "active",
-                "start": _iso(now - timedelta(hours=6)),
-                "recorded_at": _iso(now - timedelta(hours=6)),
-            }
-            location = {"unit": "ICU", "room": "4", "bed": "A"}
-            labs = [
-                {"result_id": "K-1", "patient_id": pid, "code": "2823-3", "system": "http://loinc.org",
-                 "value": 2.4, "unit": "mmol/L", "collected_at": _iso(now - timedelta(hours=1)),
-                 "location": location},
-                {"result_id": "MG-1", "patient_id": pid, "code": "19123-9", "system": "http://loinc.org",
-                 "value": 1.1, "unit": "mg/dL", "collected_at": _iso(now - timedelta(hours=1)),
-                 "location": location},
-            ]  # fmt: skip
-            in_thread(produce(env.bootstrap, env.topics["orders"], [(pid.encode(), orjson.dumps(order))]))
+            order, labs = critical_kmg_inputs("MRN-E2E-7", "ICU")
+            in_thread(produce(env.bootstrap, env.topics["orders"], [order]))
             # Measured from the last input: the issue asks for the alert on screen within 2 s.
-            in_thread(
-                produce(env.bootstrap, env.topics["labs"], [(pid.encode(), orjson.dumps(x)) for x in labs])
-            )
+            in_thread(produce(env.bootstrap, env.topics["labs"], labs))
             started = time.monotonic()
             alert = page.locator("article.alert").first
             expect(alert).to_be_visible(timeout=2000)
@@ -270,18 +248,6 @@ def test_text_from_the_feed_is_isolated_and_never_widens_the_page(
         dashboard.stop()
 
 
-ATTACKER_PAGE = """<!doctype html><title>prize</title>
-<form id="f" method="POST" action="{ack}" enctype="text/plain" target="sink">
-<input name='{{"by": "attacker-form", "note": "' value='"}}'></form>
-<iframe name="sink" id="sink"></iframe>
-<script>
-fetch("{ack}", {{method: "POST", mode: "no-cors", body: '{{"by": "attacker-fetch", "note": null}}'}})
-  .then(() => {{ document.title += " fetched"; }}, () => {{ document.title += " fetched"; }});
-document.getElementById("sink").onload = () => {{ document.title += " posted"; }};
-document.getElementById("f").submit();
-</script>"""
-
-
 def test_a_page_on_another_site_cannot_acknowledge(
     browser: Browser, kafka_bootstrap: str, unique_name: Callable[[str], str], tmp_path: Path
 ) -> None:
@@ -299,37 +265,17 @@ def test_a_page_on_another_site_cannot_acknowledge(
     )
     dashboard = start_dashboard(env, tmp_path / "dashboard.log")
     ack = f"http://127.0.0.1:{port}/api/alerts/kmg-csrf/ack"
-    attacker = ThreadingHTTPServer(("127.0.0.1", 0), _page_handler(ATTACKER_PAGE.format(ack=ack)))
-    threading.Thread(target=attacker.serve_forever, daemon=True).start()
     page = browser.new_page()
     try:
         eventually(lambda: http_get(f"{dashboard_url(env)}/api/alerts/kmg-csrf")[0] == 200, "the alert")
-        # localhost:<other port> is another origin than 127.0.0.1:<dashboard port>.
-        page.goto(f"http://localhost:{attacker.server_address[1]}/")
-        expect(page).to_have_title(re.compile("fetched"), timeout=20000)
-        expect(page).to_have_title(re.compile("posted"), timeout=20000)
+        with attacker_site(ack) as attacker:
+            page.goto(attacker)
+            expect(page).to_have_title(re.compile("fetched"), timeout=20000)
+            expect(page).to_have_title(re.compile("posted"), timeout=20000)
         produced = in_thread(consume(env.bootstrap, env.topics["acks"], expected=1, timeout=5))
         assert produced == [], [r.value for r in produced]
         _, metrics = http_get(f"{dashboard_url(env)}/metrics")
         assert b'lytewatch_dashboard_acks_total{outcome="produced"} 1' not in metrics
     finally:
         page.close()
-        attacker.shutdown()
-        attacker.server_close()
         dashboard.stop()
-
-
-def _page_handler(html: str) -> type[BaseHTTPRequestHandler]:
-    class Page(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = html.encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            return
-
-    return Page

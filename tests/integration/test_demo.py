@@ -70,6 +70,8 @@ def demo_env(kafka_bootstrap: str, unique_name: Callable[[str], str], tmp_path: 
     env = WorkerEnv(bootstrap=kafka_bootstrap, prefix=unique_name("demo"), data_dir=tmp_path / "worker")
     environ = env.environ()
     environ["LYTEWATCH_DASHBOARD_PORT"] = str(free_port())
+    # As `make run` starts it: no sign-in configured, which the demo turns into `none` and says so.
+    del environ["LYTEWATCH_DASHBOARD_AUTH"]
     return environ
 
 
@@ -122,6 +124,8 @@ def test_first_alert_within_seconds_of_the_urls_and_ctrl_c_stops_every_child(
     assert http_get(f"{dashboard}/readyz")[0] == 200
     children = _children_of(demo.popen.pid)
     assert len(children) == 2, children
+    # The dashboard runs without sign-in (loopback only), and the console says so next to its URL.
+    demo.wait_for_line("sign-in     NONE (LYTEWATCH_DASHBOARD_AUTH=none)", within=5)
 
     def alert_shown() -> bool:
         status, body = http_get(f"{dashboard}/api/alerts")

@@ -35,7 +35,8 @@ from tests.support.kafka import create_topics
 from tests.support.processes import WorkerEnv
 from tests.support.waiting import eventually
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# Its own waits allow 600 s for the drain on a loaded machine; the default 300 s cut one short under load.
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 @pytest.fixture(scope="module")

@@ -12,11 +12,12 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from tests.support.drain import INPUTS, replay_alerts, streamed_alerts, wait_caught_up
 from tests.support.kafka import create_topics, produce
 from tests.support.processes import Process, WorkerEnv, http_get, running_worker
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -171,3 +172,39 @@ async def _end_offsets_sum(env: WorkerEnv, kind: str) -> int:
         return int(sum(ends.values()))
     finally:
         await probe.stop()
+
+
+def test_an_order_from_a_transactional_producer_does_not_hold_the_labs_back_for_good(
+    make_worker_env: Callable[..., WorkerEnv], tmp_path: Path
+) -> None:
+    """A committed transaction leaves a control record after the order that no consumer receives, so the
+    orders partition stays one offset short of its high-water; the labs after it must still be applied."""
+    env = make_worker_env(LYTEWATCH_MAX_TASK_IDLE_MS="1000")
+    with running_worker(env, tmp_path / "worker.log") as worker:
+        asyncio.run(_produce_in_a_transaction(env, env.topics["orders"], FEED[0]["value"]))
+        asyncio.run(
+            produce(
+                env.bootstrap,
+                env.topics["labs"],
+                [(PATIENT.encode(), orjson.dumps(e["value"])) for e in FEED[1:]],
+            )
+        )
+        expected = without_emitted_at(replay_alerts(FEED))
+        # Not wait_caught_up: the group's committed offset on the orders partition stays one short of its end.
+        eventually(
+            lambda: without_emitted_at(streamed_alerts(env)) == expected,
+            "the labs after a transactional order to give the replay's alerts",
+            within=60,
+            interval=2.0,
+            alive=worker.death,
+        )
+
+
+async def _produce_in_a_transaction(env: WorkerEnv, topic: str, value: dict[str, Any]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=env.bootstrap, transactional_id=f"{env.prefix}-tx")
+    await producer.start()
+    try:
+        async with producer.transaction():
+            await producer.send(topic, value=orjson.dumps(value), key=PATIENT.encode())
+    finally:
+        await producer.stop()

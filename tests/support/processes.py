@@ -48,6 +48,8 @@ class WorkerEnv:
                 "LYTEWATCH_DATA_DIR": str(self.data_dir),
                 "LYTEWATCH_WEB_PORT": str(self.web_port),
                 "LYTEWATCH_PARTITIONS": "2",
+                # Test processes listen on loopback; a test of sign-in sets its own mode in `extra`.
+                "LYTEWATCH_DASHBOARD_AUTH": "none",
                 "PYTHONUNBUFFERED": "1",
             }
         )

@@ -90,6 +90,9 @@ def test_the_dashboard_cannot_start_without_its_token(compose: dict[str, Any]) -
     env = _environment(compose["services"]["dashboard"])
     # Compose's ${VAR:?message} stops `docker compose up` with the message when the variable is unset.
     assert env["LYTEWATCH_DASHBOARD_TOKEN"].startswith("${LYTEWATCH_DASHBOARD_TOKEN:?")
+    # So the compose dashboard always knows who may use it (a dashboard with no sign-in refuses to start).
+    settings = load_settings({k: v for k, v in env.items() if k.startswith(ENV_PREFIX)})
+    assert settings.dashboard_auth_mode == "token"
 
 
 def test_the_services_the_design_names_are_there_with_official_images(compose: dict[str, Any]) -> None:

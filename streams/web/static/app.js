@@ -1,5 +1,5 @@
 // The dashboard page: reads the alert stream (SSE), routes between the board and the patient page, acks.
-import { apiGet, askName, askToken, authHeaders, ackName, showName, token } from "./auth.js";
+import { ackName, apiGet, askName, csrfHeaders, loadMe, showWho, signIn, signOut, whoami } from "./auth.js";
 import { loadPrefs, renderBoard, savePrefs } from "./board.js";
 import { bedLabel, patientHref, wardOf } from "./format.js";
 import { forgetResolved, loadBurden, loadNotice, loadResolved, noteResolved, renderResolved } from "./panels.js";
@@ -17,6 +17,11 @@ const ctx = {
   orders: new Map(), // patient_id -> their visit's watched orders (dose, route, replacements) for the cards
   caughtUp: false,
   onAck: (id) => acknowledge(id),
+  // Why this page cannot acknowledge (a viewer), or null; the board disables the buttons and says it.
+  ackBlocked: () => {
+    const me = whoami();
+    return me && me.signed_in && !me.can_acknowledge ? `Your role (${me.role}) cannot acknowledge alerts` : null;
+  },
 };
 let lastSeq = null;
 let source = null;
@@ -99,7 +104,6 @@ function pageFilters() {
 
 function streamUrl() {
   const params = pageFilters();
-  if (token()) params.set("token", token());
   // A new EventSource does not send Last-Event-ID, so the resume point goes in the query.
   if (lastSeq !== null) params.set("last_event_id", lastSeq);
   const query = params.toString();
@@ -110,7 +114,7 @@ async function probe() {
   // EventSource hides the HTTP status, so a plain request tells a bad token from a dead server.
   const query = pageFilters().toString();
   try {
-    const response = await fetch(`/api/alerts${query ? `?${query}` : ""}`, { headers: authHeaders(), cache: "no-store" });
+    const response = await fetch(`/api/alerts${query ? `?${query}` : ""}`, { cache: "no-store" });
     return response.status;
   } catch (err) {
     return 0;
@@ -120,9 +124,12 @@ async function probe() {
 async function connect() {
   clearTimeout(retryTimer);
   if (source) source.close();
+  const me = whoami() || (await loadMe());
+  if (me && !me.signed_in) await signIn(false);
+  render();
   let status = await probe();
   while (status === 401) {
-    await askToken(token() !== "");
+    await signIn(true);
     status = await probe();
   }
   if (status === 400) {
@@ -143,7 +150,9 @@ async function connect() {
   source.onerror = () => {
     markLost();
     // CONNECTING: the browser retries by itself, with Last-Event-ID. CLOSED: it gave up (an HTTP error).
-    if (source.readyState === EventSource.CLOSED) retryTimer = setTimeout(connect, 3000);
+    // Soon: a 401 (the session ended, or the dashboard restarted) needs a new sign-in; connect() probes
+    // first and waits 3 s itself while the server does not answer.
+    if (source.readyState === EventSource.CLOSED) retryTimer = setTimeout(connect, 500);
   };
   source.addEventListener("snapshot", onSnapshot);
   source.addEventListener("transition", onTransition);
@@ -227,16 +236,22 @@ function showBannerAlert() {
 
 // --- acknowledgement ---
 async function acknowledge(alertId) {
-  const name = ackName() || (await askName());
-  if (!name) return;
+  const me = whoami();
+  if (me && !me.can_acknowledge) return;
+  const body = {};
+  // A signed-in person's (or named token's) verified identity is recorded; a typed name only without one.
+  if (!me || me.needs_name) {
+    body.by = ackName() || (await askName());
+    if (!body.by) return;
+  }
   ctx.pendingAcks.set(alertId, "sending");
   render();
   let response;
   try {
     response = await fetch(`/api/alerts/${encodeURIComponent(alertId)}/ack`, {
       method: "POST",
-      headers: { "Content-Type": "application/json", ...authHeaders() },
-      body: JSON.stringify({ by: name }),
+      headers: { "Content-Type": "application/json", ...csrfHeaders() },
+      body: JSON.stringify(body),
     });
   } catch (err) {
     ctx.pendingAcks.set(alertId, "Not sent: no connection. Try again.");
@@ -248,7 +263,11 @@ async function acknowledge(alertId) {
     if (ctx.pendingAcks.get(alertId) === "sending") ctx.pendingAcks.set(alertId, "sent");
   } else if (response.status === 401) {
     ctx.pendingAcks.delete(alertId);
-    await askToken(true);
+    await signIn(true);
+  } else if (response.status === 403) {
+    const answer = await response.json().catch(() => ({}));
+    ctx.pendingAcks.set(alertId, `Not sent: ${answer.detail || "refused"}.`);
+    await loadMe();
   } else if (response.status === 409) {
     ctx.pendingAcks.set(alertId, "Already resolved.");
   } else {
@@ -294,6 +313,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("critical-dismiss").addEventListener("click", dismissCritical);
   $("critical-show").addEventListener("click", showBannerAlert);
   $("change-name").addEventListener("click", () => askName());
+  $("sign-out").addEventListener("click", signOut);
   for (const [id, view] of [["view-urgent", "urgent"], ["view-ward", "ward"]]) {
     $(id).addEventListener("click", () => {
       ctx.prefs.view = view;
@@ -310,7 +330,7 @@ document.addEventListener("DOMContentLoaded", () => {
     if ($("burden").open) loadBurden();
   });
   window.addEventListener("hashchange", route);
-  showName();
+  showWho();
   render();
   renderResolved();
   route();

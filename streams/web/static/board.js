@@ -123,8 +123,15 @@ function alertCard(alert, ctx, showWhere) {
     const button = el("button", "ack-button", "Acknowledge");
     button.type = "button";
     button.setAttribute("aria-label", `Acknowledge ${alert.severity} alert, ${bedLabel(alert.location)}`);
-    button.addEventListener("click", () => ctx.onAck(alert.alert_id));
+    const blocked = ctx.ackBlocked();
+    if (blocked) {
+      button.disabled = true;
+      button.title = blocked;
+    } else {
+      button.addEventListener("click", () => ctx.onAck(alert.alert_id));
+    }
     foot.append(button);
+    if (blocked) foot.append(el("span", "ack-blocked", blocked));
     if (pending) foot.append(el("span", "ack-error", pending));
   }
   foot.append(link(patientHref(alert.patient_id, alert.alert_id), "patient-link", "Trend and history ›"));

@@ -85,6 +85,20 @@ def test_a_topic_known_to_be_caught_up_never_holds_the_group_back(
     assert group.enforced == 0
 
 
+def test_a_topic_known_to_hold_earlier_records_holds_the_group_back_past_the_idle_time(
+    make_group: Callable[..., PartitionGroup[str]],
+) -> None:
+    """After a broker outage the idle time has run out for every empty topic; the first topic fetched again
+    must not run ahead of one whose records are known to be on the broker (Kafka Streams, KIP-695)."""
+    group = make_group(idle_s=0.5)
+    group.add("labs", 100, 0, "lab")
+    assert group.pop(10.0, nothing_caught_up, behind=lambda topic: topic == "orders") is None
+    assert group.pop(99.0, nothing_caught_up, behind=lambda topic: topic == "orders") is None
+    group.add("orders", 50, 0, "order")
+    assert drain(group) == ["order", "lab"]
+    assert group.enforced == 0
+
+
 def test_the_idle_clock_restarts_once_the_topic_delivered(
     make_group: Callable[..., PartitionGroup[str]],
 ) -> None:

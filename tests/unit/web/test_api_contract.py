@@ -47,8 +47,10 @@ def test_openapi_declares_the_token_only_when_one_is_configured() -> None:
     locked = build_openapi(token_required=True)
     assert "securitySchemes" not in open_spec["components"]
     assert "401" not in open_spec["paths"]["/api/alerts"]["get"]["responses"]
-    assert locked["paths"]["/api/alerts"]["get"]["security"] == [{"bearer": []}]
-    assert {"query_token": []} in locked["paths"]["/api/alerts/stream"]["get"]["security"]
+    assert locked["paths"]["/api/alerts"]["get"]["security"] == [{"bearer": []}, {"session": []}]
+    # The stream takes the session cookie or a bearer header: no token in its URL any more (issue 10).
+    assert locked["paths"]["/api/alerts/stream"]["get"]["security"] == [{"bearer": []}, {"session": []}]
+    assert "query_token" not in locked["components"]["securitySchemes"]
     assert "security" not in locked["paths"]["/healthz"]["get"]
 
 
