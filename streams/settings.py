@@ -83,6 +83,15 @@ class Settings(BaseSettings):
             "for without limit (Kafka Streams' max.task.idle.ms, KIP-695)"
         ),
     )
+    fetch_max_wait_ms: int = Field(
+        20,
+        ge=1,
+        le=10_000,
+        description=(
+            "longest the broker holds a fetch of the worker's consumer when no new record is there (faust "
+            "hard-codes 1500); records of partitions left out of a pending fetch wait up to this long"
+        ),
+    )
     standby_replicas: int = Field(
         1,
         ge=0,

@@ -14,7 +14,7 @@ from streams.kafka import ssl_context
 from streams.logs import logging_config
 from streams.metrics import Metrics
 from streams.settings import Settings
-from streams.worker import faust_fixes, stale_store
+from streams.worker import faust_fixes, fetch_wait, stale_store
 from streams.worker.copartition import NOT_CHECKED, PATIENT_TABLE, EnginePath
 from streams.worker.health import register_pages
 from streams.worker.runtime import Runtime
@@ -82,6 +82,7 @@ def create_app(
         monitor=LeanMonitor(),
         version=1,
     )
+    fetch_wait.apply(app.conf.id, settings.fetch_max_wait_ms)
 
     def topic(name: str) -> faust.TopicT:
         return app.topic(name, key_type=bytes, value_type=bytes, partitions=settings.partitions)
