@@ -88,9 +88,9 @@ class _Batch:
     def current(self, key: bytes, pending: Pending) -> StoredPatient | None:
         if key in self.changed:
             return self.changed[key]
-        # Read in the record's own partition: with a current event faust's store looks only in that
-        # event's partition, and faust's own current event is the last one taken, maybe of another
-        # partition; the patient then reads as unknown (its orders gone) and alerts are silently missed.
+        # Read under the record's own event, as the write is: when an event is current, faust's store
+        # looks only in that event's partition, so a read under another partition's event would find
+        # nothing and the patient would start again from empty.
         with _in_event(pending.context):
             raw = self.runtime.patients.get(key)
         return decode_stored(raw) if raw else None
