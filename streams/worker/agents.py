@@ -170,8 +170,10 @@ def _engine_agent(runtime: Runtime, guard: GapGuard) -> Any:
     table = runtime.patients
     alerts_topic = runtime.settings.topic_alerts
 
-    def load(key: bytes) -> StoredPatient | None:
-        raw = table.get(key)
+    def load(key: bytes, event: Any) -> StoredPatient | None:
+        # In the record's own partition: faust's store looks only in the current event's partition.
+        with _in_event(event):
+            raw = table.get(key)
         return decode_stored(raw) if raw else None
 
     async def engine_batch(batch: list[Any]) -> None:
@@ -197,7 +199,7 @@ def _engine_agent(runtime: Runtime, guard: GapGuard) -> Any:
                 continue
             if isinstance(decoded, DropRecord):
                 key = decoded.drop.patient_id.encode()
-                current = changed[key] if key in changed else load(key)
+                current = changed[key] if key in changed else load(key, event)
                 # Kept if anything happened to the patient since the sweep decided.
                 if current is not None and current.touched_at == decoded.drop.touched_at:
                     changed[key] = None
@@ -205,7 +207,7 @@ def _engine_agent(runtime: Runtime, guard: GapGuard) -> Any:
                 continue
             key = decoded.event.patient_id.encode()
             try:
-                current = changed[key] if key in changed else load(key)
+                current = changed[key] if key in changed else load(key, event)
                 result = step(current, decoded, runtime.rules, wall_now=wall_now)
             except Exception as exc:  # noqa: BLE001 - as in ingest: dead-letter, go on
                 _log_failure("engine failed", f"{record.ref} (from {decoded.origin.describe()})", exc)

@@ -85,16 +85,20 @@ class _Batch:
     rekeyed: Counter[str] = field(default_factory=Counter)
     wall_now: float = field(default_factory=time.time)
 
-    def current(self, key: bytes) -> StoredPatient | None:
+    def current(self, key: bytes, pending: Pending) -> StoredPatient | None:
         if key in self.changed:
             return self.changed[key]
-        raw = self.runtime.patients.get(key)
+        # Read under the record's own event, as the write is: when an event is current, faust's store
+        # looks only in that event's partition, so a read under another partition's event would find
+        # nothing and the patient would start again from empty.
+        with _in_event(pending.context):
+            raw = self.runtime.patients.get(key)
         return decode_stored(raw) if raw else None
 
     async def apply(self, key: bytes, envelope: PatientEnvelope, pending: Pending, *, direct: bool) -> None:
         """One event through the core; a failure (a bug) dead-letters the record and the worker goes on."""
         try:
-            current = self.current(key)
+            current = self.current(key, pending)
             result = step(current, envelope, self.runtime.rules, wall_now=self.wall_now, direct=direct)
         except Exception as exc:  # noqa: BLE001 - as in the agents: dead-letter, go on
             where = f"{pending.record.ref} (from {envelope.origin.describe()})"
@@ -112,7 +116,7 @@ class _Batch:
         self.published.extend((alert, envelope, key) for alert in result.alerts)
 
     def drop(self, key: bytes, command: DropRecord, pending: Pending) -> None:
-        current = self.current(key)
+        current = self.current(key, pending)
         # Kept if anything happened to the patient since the sweep decided.
         if current is not None and current.touched_at == command.drop.touched_at:
             self.changed[key] = None
