@@ -31,6 +31,7 @@ from streams.worker.agents import (
     _dead_letter_failure,
     _delivery,
     _in_event,
+    _load_patient,
     _log_failure,
     _origin,
     _publish,
@@ -43,7 +44,7 @@ from streams.worker.gaps import GapGuard, Record, record_of
 from streams.worker.ingest import ingest_message
 from streams.worker.ordering import PartitionGroup
 from streams.worker.runtime import Runtime
-from streams.worker.stored import StoredPatient, decode_stored, encode_stored, step
+from streams.worker.stored import StoredPatient, encode_stored, step
 from streams.worker.tally import BatchTally
 
 log = logging.getLogger(__name__)
@@ -88,12 +89,7 @@ class _Batch:
     def current(self, key: bytes, pending: Pending) -> StoredPatient | None:
         if key in self.changed:
             return self.changed[key]
-        # Read under the record's own event, as the write is: when an event is current, faust's store
-        # looks only in that event's partition, so a read under another partition's event would find
-        # nothing and the patient would start again from empty.
-        with _in_event(pending.context):
-            raw = self.runtime.patients.get(key)
-        return decode_stored(raw) if raw else None
+        return _load_patient(self.runtime.patients, key, pending.context)
 
     async def apply(self, key: bytes, envelope: PatientEnvelope, pending: Pending, *, direct: bool) -> None:
         """One event through the core; a failure (a bug) dead-letters the record and the worker goes on."""
