@@ -112,14 +112,9 @@ def _in_event(event: Any) -> Iterator[None]:
         _current_event.reset(token)
 
 
-def _load_patient(table: Any, key: bytes, event: Any) -> StoredPatient | None:
-    """A patient's stored state, read under the event of its record, as it is written.
-
-    When an event is current, faust's store looks only in that event's partition; with none it scans only
-    the partition stores it has open. Reading under the record's own event finds the right one either way.
-    """
-    with _in_event(event):
-        raw = table.get(key)
+def _load_patient(table: Any, key: bytes) -> StoredPatient | None:
+    """A patient's stored state, or None for a patient the table does not hold."""
+    raw = table.get(key)
     return decode_stored(raw) if raw else None
 
 
@@ -204,7 +199,7 @@ def _engine_agent(runtime: Runtime, guard: GapGuard) -> Any:
                 continue
             if isinstance(decoded, DropRecord):
                 key = decoded.drop.patient_id.encode()
-                current = changed[key] if key in changed else _load_patient(table, key, event)
+                current = changed[key] if key in changed else _load_patient(table, key)
                 # Kept if anything happened to the patient since the sweep decided.
                 if current is not None and current.touched_at == decoded.drop.touched_at:
                     changed[key] = None
@@ -212,7 +207,7 @@ def _engine_agent(runtime: Runtime, guard: GapGuard) -> Any:
                 continue
             key = decoded.event.patient_id.encode()
             try:
-                current = changed[key] if key in changed else _load_patient(table, key, event)
+                current = changed[key] if key in changed else _load_patient(table, key)
                 result = step(current, decoded, runtime.rules, wall_now=wall_now)
             except Exception as exc:  # noqa: BLE001 - as in ingest: dead-letter, go on
                 _log_failure("engine failed", f"{record.ref} (from {decoded.origin.describe()})", exc)

@@ -86,15 +86,15 @@ class _Batch:
     rekeyed: Counter[str] = field(default_factory=Counter)
     wall_now: float = field(default_factory=time.time)
 
-    def current(self, key: bytes, pending: Pending) -> StoredPatient | None:
+    def current(self, key: bytes) -> StoredPatient | None:
         if key in self.changed:
             return self.changed[key]
-        return _load_patient(self.runtime.patients, key, pending.context)
+        return _load_patient(self.runtime.patients, key)
 
     async def apply(self, key: bytes, envelope: PatientEnvelope, pending: Pending, *, direct: bool) -> None:
         """One event through the core; a failure (a bug) dead-letters the record and the worker goes on."""
         try:
-            current = self.current(key, pending)
+            current = self.current(key)
             result = step(current, envelope, self.runtime.rules, wall_now=self.wall_now, direct=direct)
         except Exception as exc:  # noqa: BLE001 - as in the agents: dead-letter, go on
             where = f"{pending.record.ref} (from {envelope.origin.describe()})"
@@ -112,7 +112,7 @@ class _Batch:
         self.published.extend((alert, envelope, key) for alert in result.alerts)
 
     def drop(self, key: bytes, command: DropRecord, pending: Pending) -> None:
-        current = self.current(key, pending)
+        current = self.current(key)
         # Kept if anything happened to the patient since the sweep decided.
         if current is not None and current.touched_at == command.drop.touched_at:
             self.changed[key] = None
