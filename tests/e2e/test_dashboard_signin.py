@@ -143,7 +143,13 @@ def test_people_sign_in_with_the_identity_provider_and_acks_carry_who_they_are(
             order, labs = critical_kmg_inputs("MRN-OIDC-1", "ICU")
             in_thread(produce(env.bootstrap, env.topics["orders"], [order]))
             in_thread(produce(env.bootstrap, env.topics["labs"], labs))
-            worker_card = acker.locator("article.alert", has=acker.locator(".where", has_text="ICU"))
+            # K and Mg can reach the worker in separate batches: K alone first opens a "check Mg" alert, which
+            # the Mg result then replaces by the combined alert (a new id). Wait for the combined one.
+            worker_card = acker.locator(
+                "article.alert",
+                has=acker.locator(".where", has_text="ICU"),
+                has_text="Combined K + Mg depletion",
+            )
             expect(worker_card).to_be_visible(timeout=15000)
             alert_id = worker_card.get_attribute("data-alert-id")
             expect(acker.locator("#change-name")).to_be_hidden()
