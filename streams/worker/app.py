@@ -14,7 +14,7 @@ from streams.kafka import ssl_context
 from streams.logs import logging_config
 from streams.metrics import Metrics
 from streams.settings import Settings
-from streams.worker import faust_fixes, fetch_wait, stale_store
+from streams.worker import faust_fixes, fetch_wait, stale_store, standby_handover
 from streams.worker.copartition import NOT_CHECKED, PATIENT_TABLE, EnginePath
 from streams.worker.health import register_pages
 from streams.worker.runtime import Runtime
@@ -44,6 +44,7 @@ def create_app(
     """Build a worker app; the rules and code-mapping files are read (and validated) here, at start-up."""
     faust_fixes.apply()
     stale_store.apply()
+    standby_handover.apply()
     rules = load_rules(settings.rules_file)
     mapping = load_code_mapping(settings.code_mapping_file)
     metrics = metrics or Metrics()
