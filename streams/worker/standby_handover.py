@@ -1,18 +1,19 @@
-"""A standby that takes a partition over reads a store holding every changelog record faust counted as read.
+"""A standby copy of the patients misses no changelog record, so a worker taking a partition over misses none.
 
-Two faust-streaming defects, together, lost a patient's state when a rolling restart handed a partition
-from a worker to the one that kept it as standby (alerts went missing, about one run in ten under load):
+Two faust-streaming defects lost patients' state when a rolling restart handed a partition to the worker
+that had kept it as standby (their alerts went missing; about one rolling-restart test run in ten under load):
 
-- A worker alone in the group can keep a changelog partition as standby after it was promoted to active:
-  faust's copartitioned assignor is sticky and has no other worker to move the standby to. The worker then
-  consumes its own changelog writes as "active recovery" records and applies them later, over newer values.
-- Changelog records taken from the queue after a rebalance began (fetched while the partition was standby)
-  are counted as read and buffered; when that count reaches the high-water, faust skips recovery and lets
-  the streams run without applying the buffer. The patient then reads as unknown (its orders gone) until
-  the next flush, which also writes the old records over what was processed meanwhile.
+- Recovery resumes the standby partitions (their records start to arrive in the changelog queue), then, in
+  `on_recovery_completed`, resumes the flow once more, and every resume clears that queue. Records fetched in
+  between are dropped, the fetch position has moved past them, and the standby's store skips them for good;
+  its persisted offset then jumps past the hole with the next records. On takeover the store looks up to
+  date: a patient last written in the hole reads as unknown (its diuretic orders gone), no alert fires.
+- A worker alone in the group keeps a changelog partition as standby after it is promoted to active (faust's
+  copartitioned assignor is sticky and has no other worker to move the standby to). It then reads its own
+  changelog writes back as recovery records and applies them later, over newer values.
 
-Here a partition assigned as active is never also a standby, and whatever the recovery buffered is applied
-before the streams resume.
+Here the last resume of a recovery keeps the changelog queue (the earlier ones, which come right after a
+seek, still clear it), and a partition assigned as active is never also a standby.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from faust.assignor.partition_assignor import PartitionAssignor
 from faust.tables.recovery import Recovery
 
 _original_on_assignment = PartitionAssignor.on_assignment
-_original_set_recovery_ended = Recovery._set_recovery_ended
+_original_on_recovery_completed = Recovery.on_recovery_completed
 
 
 def _on_assignment_without_active_standbys(self: Any, assignment: Any) -> None:
@@ -37,12 +38,17 @@ def _on_assignment_without_active_standbys(self: Any, assignment: Any) -> None:
     self._standby_tps = self._assignment.standby_tps
 
 
-def _set_recovery_ended_after_applying_buffers(self: Any) -> None:
-    # Counted as read is then also in the store: the streams resume right after this, with no await between.
-    self.flush_buffers()
-    _original_set_recovery_ended(self)
+async def _on_recovery_completed_keeping_standby_records(self: Any, generation_id: int = 0) -> None:
+    flow_control = self.app.flow_control
+    queue = self.tables.changelog_queue
+    # Nothing was sought since the standby partitions resumed: what the queue holds is the next records.
+    flow_control._queues.discard(queue)
+    try:
+        await _original_on_recovery_completed(self, generation_id)
+    finally:
+        flow_control.manage_queue(queue)
 
 
 def apply() -> None:
     PartitionAssignor.on_assignment = _on_assignment_without_active_standbys  # type: ignore[method-assign]
-    Recovery._set_recovery_ended = _set_recovery_ended_after_applying_buffers  # type: ignore[method-assign]
+    Recovery.on_recovery_completed = _on_recovery_completed_keeping_standby_records  # type: ignore[method-assign]

@@ -1,4 +1,4 @@
-"""A partition taken over from standby is not also its standby; its store holds what recovery counted."""
+"""A partition taken over from standby: its standby copy misses no record, and it is not also a standby."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from faust.types import TP
 from faust.types.tuples import Message
 
 from streams.settings import Settings
+from streams.worker import standby_handover
 from streams.worker.app import create_app
 from streams.worker.runtime import Runtime
 
@@ -67,17 +68,25 @@ def _changelog_event(runtime: Runtime, partition: int, offset: int, key: bytes, 
     return runtime.app.create_event(key, value, {}, message)
 
 
-def test_what_recovery_counted_as_read_is_in_the_table_before_the_streams_resume(runtime: Runtime) -> None:
-    table: Any = runtime.patients
-    recovery: Any = runtime.app.tables.recovery  # type: ignore[attr-defined]
-    # Taken from the changelog queue after a rebalance began: counted as read, buffered, not yet applied.
-    recovery.buffers[table].extend(
-        [
-            _changelog_event(runtime, 4, 272, b"CRASH-01484", b"state with its diuretic orders"),
-            _changelog_event(runtime, 4, 273, b"CRASH-01485", b"another patient"),
-        ]
-    )
-    recovery._set_recovery_ended()  # faust's "no recovery needed" path, right before the streams resume
-    assert table.get(b"CRASH-01484") == b"state with its diuretic orders"
-    assert table.get(b"CRASH-01485") == b"another patient"
-    assert not recovery.buffers[table]
+@pytest.mark.asyncio
+async def test_standby_records_queued_when_recovery_completes_are_kept(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app: Any = runtime.app
+    queue = app.tables.changelog_queue
+
+    async def faust_completion(recovery: Any, generation_id: int = 0) -> None:
+        # How faust's Recovery.on_recovery_completed ends (what comes before needs a running consumer).
+        recovery.app.flow_control.resume()
+
+    monkeypatch.setattr(standby_handover, "_original_on_recovery_completed", faust_completion)
+    # The standby partitions were resumed; their first records wait in the changelog queue.
+    records = [_changelog_event(runtime, 4, offset, b"CRASH-01484", b"state") for offset in (210, 211)]
+    for event in records:
+        queue.put_nowait(event)
+    await app.tables.recovery.on_recovery_completed(app.consumer_generation_id)
+    assert [queue.get_nowait() for _ in range(queue.qsize())] == records
+    # A rebalance's resume (the records are about to be sought again) still empties it, as faust intends.
+    queue.put_nowait(records[0])
+    app.flow_control.resume()
+    assert queue.empty()
