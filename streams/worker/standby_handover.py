@@ -1,19 +1,24 @@
 """A standby copy of the patients misses no changelog record, so a worker taking a partition over misses none.
 
-Two faust-streaming defects lost patients' state when a rolling restart handed a partition to the worker
-that had kept it as standby (their alerts went missing; about one rolling-restart test run in ten under load):
+faust-streaming defects lost patients' state when a rolling restart handed a partition to the worker that had
+kept it as standby (their alerts went missing; about one rolling-restart test run in eight under load). Each
+leaves a hole in the standby's store that nothing repairs: the fetch position has moved past the records, and
+the persisted offset jumps past the hole with the next ones. On takeover the store looks up to date, and a
+patient last written in the hole reads as unknown (its diuretic orders gone): no alert fires.
 
-- Recovery resumes the standby partitions (their records start to arrive in the changelog queue), then, in
-  `on_recovery_completed`, resumes the flow once more, and every resume clears that queue. Records fetched in
-  between are dropped, the fetch position has moved past them, and the standby's store skips them for good;
-  its persisted offset then jumps past the hole with the next records. On takeover the store looks up to
-  date: a patient last written in the hole reads as unknown (its diuretic orders gone), no alert fires.
+- faust hands aiokafka its live set of unpaused partitions for a fetch. When recovery ends it pauses the
+  active changelog partitions, and until the standby ones resume the set is empty, which aiokafka reads as
+  "every partition": it returns the standby records just sought, and faust drops them as paused. Traced
+  (records fetched from the sought offset, the first one handed on hundreds of offsets later) in every
+  failing run. Here aiokafka gets a view of the set that is never empty, so it keeps paused partitions'
+  records for later.
+- Every resume of the flow clears the changelog queue, also the last one of a recovery, after the standby
+  partitions had resumed; records queued in between were dropped (seen once, one record). That resume keeps
+  the queue now (the earlier ones come right after a seek and still clear it).
 - A worker alone in the group keeps a changelog partition as standby after it is promoted to active (faust's
   copartitioned assignor is sticky and has no other worker to move the standby to). It then reads its own
-  changelog writes back as recovery records and applies them later, over newer values.
-
-Here the last resume of a recovery keeps the changelog queue (the earlier ones, which come right after a
-seek, still clear it), and a partition assigned as active is never also a standby.
+  changelog writes back as recovery records and applies them later, over newer values. A partition assigned
+  as active is never also a standby here.
 """
 
 from __future__ import annotations
@@ -22,9 +27,32 @@ from typing import Any
 
 from faust.assignor.partition_assignor import PartitionAssignor
 from faust.tables.recovery import Recovery
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 _original_on_assignment = PartitionAssignor.on_assignment
 _original_on_recovery_completed = Recovery.on_recovery_completed
+_original_fetch_records: Any = AIOKafkaConsumerThread._fetch_records
+
+
+class _NeverEmpty:
+    """The partitions faust lets through, read live; never empty, since aiokafka takes empty for all."""
+
+    __slots__ = ("partitions",)
+
+    def __init__(self, partitions: Any) -> None:
+        self.partitions = partitions
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __contains__(self, tp: object) -> bool:
+        return tp in self.partitions
+
+
+async def _fetch_records_of_unpaused_partitions(
+    self: Any, consumer: Any, active_partitions: Any, **kw: Any
+) -> Any:
+    return await _original_fetch_records(self, consumer, _NeverEmpty(active_partitions), **kw)
 
 
 def _on_assignment_without_active_standbys(self: Any, assignment: Any) -> None:
@@ -52,3 +80,4 @@ async def _on_recovery_completed_keeping_standby_records(self: Any, generation_i
 def apply() -> None:
     PartitionAssignor.on_assignment = _on_assignment_without_active_standbys  # type: ignore[method-assign]
     Recovery.on_recovery_completed = _on_recovery_completed_keeping_standby_records  # type: ignore[method-assign]
+    AIOKafkaConsumerThread._fetch_records = _fetch_records_of_unpaused_partitions  # type: ignore[method-assign,assignment]
