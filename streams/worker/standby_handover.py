@@ -1,7 +1,7 @@
 """A standby copy of the patients misses no changelog record, so a worker taking a partition over misses none.
 
 faust-streaming defects lost patients' state when a rolling restart handed a partition to the worker that had
-kept it as standby (their alerts went missing; about one rolling-restart test run in eight under load). Each
+kept it as standby (their alerts went missing; about one rolling-restart test run in ten under load). Each
 leaves a hole in the standby's store that nothing repairs: the fetch position has moved past the records, and
 the persisted offset jumps past the hole with the next ones. On takeover the store looks up to date, and a
 patient last written in the hole reads as unknown (its diuretic orders gone): no alert fires.
