@@ -13,8 +13,9 @@ patient last written in the hole reads as unknown (its diuretic orders gone): no
   failing run. Here aiokafka gets a view of the set that is never empty, so it keeps paused partitions'
   records for later.
 - Every resume of the flow clears the changelog queue, also the last one of a recovery, after the standby
-  partitions had resumed; records queued in between were dropped (seen once, one record). That resume keeps
-  the queue now (the earlier ones come right after a seek and still clear it).
+  partitions had resumed, so standby records queued in between would be dropped (a clear dropping one queued
+  changelog record was seen once, before its call site was traced). That resume keeps the queue now (the
+  earlier ones come right after a seek and still clear it).
 - A worker alone in the group keeps a changelog partition as standby after it is promoted to active (faust's
   copartitioned assignor is sticky and has no other worker to move the standby to). It then reads its own
   changelog writes back as recovery records and applies them later, over newer values. A partition assigned
