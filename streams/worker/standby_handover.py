@@ -53,7 +53,9 @@ class _NeverEmpty:
 async def _fetch_records_of_unpaused_partitions(
     self: Any, consumer: Any, active_partitions: Any, **kw: Any
 ) -> Any:
-    return await _original_fetch_records(self, consumer, _NeverEmpty(active_partitions), **kw)
+    # None (faust's client-only mode) means every partition on purpose.
+    partitions = active_partitions if active_partitions is None else _NeverEmpty(active_partitions)
+    return await _original_fetch_records(self, consumer, partitions, **kw)
 
 
 def _on_assignment_without_active_standbys(self: Any, assignment: Any) -> None:

@@ -90,3 +90,28 @@ async def test_standby_records_queued_when_recovery_completes_are_kept(
     queue.put_nowait(records[0])
     app.flow_control.resume()
     assert queue.empty()
+
+
+@pytest.mark.asyncio
+async def test_aiokafka_is_never_handed_an_empty_partition_set_which_it_reads_as_all(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    handed: list[Any] = []
+
+    async def aiokafka_fetch(thread: Any, consumer: Any, partitions: Any, **kw: Any) -> dict[Any, Any]:
+        # aiokafka's Fetcher.fetched_records skips a partition only `if partitions and tp not in partitions`.
+        handed.append(partitions)
+        return {}
+
+    monkeypatch.setattr(standby_handover, "_original_fetch_records", aiokafka_fetch)
+    unpaused = {TP("patients-changelog", 0)}
+    await standby_handover._fetch_records_of_unpaused_partitions(None, None, unpaused, timeout=1.0)
+    await standby_handover._fetch_records_of_unpaused_partitions(None, None, None, timeout=1.0)
+    live, client_only = handed
+    standby = TP("patients-changelog", 4)
+    # Recovery ends: the active changelog partitions are paused, the standby ones not yet resumed.
+    unpaused.clear()
+    assert live and standby not in live  # before: an empty set, so aiokafka returned the standby's records
+    unpaused.add(standby)  # the standby partitions resume: read live, as faust intends
+    assert standby in live
+    assert client_only is None  # faust's client-only mode asks for every partition on purpose
