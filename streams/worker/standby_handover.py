@@ -8,10 +8,10 @@ patient last written in the hole reads as unknown (its diuretic orders gone): no
 
 - faust hands aiokafka its live set of unpaused partitions for a fetch. When recovery ends it pauses the
   active changelog partitions, and until the standby ones resume the set is empty, which aiokafka reads as
-  "every partition": it returns the standby records just sought, and faust drops them as paused. Traced
-  (records fetched from the sought offset, the first one handed on hundreds of offsets later) in every
-  failing run. Here aiokafka gets a view of the set that is never empty, so it keeps paused partitions'
-  records for later.
+  "every partition": it returns the standby records just sought, and faust drops them as paused. Seen in
+  each of the seven failing runs examined (records fetched from the sought offset, the first one handed on
+  hundreds of offsets later, or the standby's applied records starting past it). Here aiokafka gets a view
+  of the set that is never empty, so it keeps paused partitions' records for later.
 - Every resume of the flow clears the changelog queue, also the last one of a recovery, after the standby
   partitions had resumed, so standby records queued in between would be dropped (a clear dropping one queued
   changelog record was seen once, before its call site was traced). That resume keeps the queue now (the
