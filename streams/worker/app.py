@@ -14,7 +14,7 @@ from streams.kafka import ssl_context
 from streams.logs import logging_config
 from streams.metrics import Metrics
 from streams.settings import Settings
-from streams.worker import faust_fixes, fetch_wait, stale_store, standby_handover
+from streams.worker import faust_fixes, fetch_wait, offset_gaps, prefilter, stale_store, standby_handover
 from streams.worker.copartition import NOT_CHECKED, PATIENT_TABLE, EnginePath
 from streams.worker.health import register_pages
 from streams.worker.runtime import Runtime
@@ -43,6 +43,7 @@ def create_app(
 ) -> Runtime:
     """Build a worker app; the rules and code-mapping files are read (and validated) here, at start-up."""
     faust_fixes.apply()
+    offset_gaps.apply()
     stale_store.apply()
     standby_handover.apply()
     rules = load_rules(settings.rules_file)
@@ -84,6 +85,7 @@ def create_app(
         version=1,
     )
     fetch_wait.apply(app.conf.id, settings.fetch_max_wait_ms)
+    prefilter.apply(app, settings, mapping)
 
     def topic(name: str) -> faust.TopicT:
         return app.topic(name, key_type=bytes, value_type=bytes, partitions=settings.partitions)

@@ -19,7 +19,9 @@ from aiokafka import TopicPartition
 
 from streams.kafka import consumer
 from streams.logs import message_ref
+from streams.metrics import Metrics
 from streams.settings import Settings
+from streams.worker.prefilter import IgnoredInput
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +61,18 @@ def record_of(message: Any) -> Record:
 class GapGuard:
     """Per agent: the next offset each partition should deliver, and the reading of skipped ranges."""
 
-    def __init__(self, settings: Settings, faust_consumer: Any) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        faust_consumer: Any,
+        ignored: IgnoredInput | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.settings = settings
         self.faust_consumer = faust_consumer
+        # The fetch filter (streams.worker.prefilter): what it dropped is no skip, and is counted here.
+        self.ignored = ignored
+        self.metrics = metrics
         self._next: dict[tuple[str, int], int] = {}
 
     def forget(self, tps: Any) -> None:
@@ -93,21 +104,28 @@ class GapGuard:
             # Right after an assignment the committed offset is where delivery must start.
             expected = self.faust_consumer._committed_offset.get(message.tp)
         self._next[key] = max(message.offset + 1, expected or 0)
-        if expected is None or message.offset <= expected:
+        end = message.offset
+        if self.ignored is not None and self.metrics is not None:
+            dropped_from = self.ignored.take(message.topic, message.partition, message.offset, self.metrics)
+            if dropped_from is not None:
+                # Ignored records dropped as they were fetched: done, nothing to read.
+                await self.mark_done(message.tp, max(dropped_from, expected or 0), message.offset - 1)
+                end = dropped_from
+        if expected is None or end <= expected:
             return [], None
-        records = await self._read(message.topic, message.partition, expected, message.offset)
-        complete = [r.offset for r in records] == list(range(expected, message.offset))
+        records = await self._read(message.topic, message.partition, expected, end)
+        complete = [r.offset for r in records] == list(range(expected, end))
         log.warning(
             "faust skipped %s offsets %d-%d; read %d of them directly",
             message.topic,
             expected,
-            message.offset - 1,
+            end - 1,
             len(records),
         )
         if not complete:
-            log.error("%s: offsets %d-%d could not all be read", message.topic, expected, message.offset - 1)
+            log.error("%s: offsets %d-%d could not all be read", message.topic, expected, end - 1)
             return records, None
-        return records, (message.tp, expected, message.offset - 1)
+        return records, (message.tp, expected, end - 1)
 
     async def mark_done(self, tp: Any, first: int, last: int) -> None:
         """Record a read range as done with faust, like a compacted range, so its commits move past it."""

@@ -50,7 +50,7 @@ class _NeverEmpty:
         return tp in self.partitions
 
 
-async def _fetch_records_of_unpaused_partitions(
+async def fetch_records_of_unpaused_partitions(
     self: Any, consumer: Any, active_partitions: Any, **kw: Any
 ) -> Any:
     # None (faust's client-only mode) means every partition on purpose.
@@ -83,4 +83,4 @@ async def _on_recovery_completed_keeping_standby_records(self: Any, generation_i
 def apply() -> None:
     PartitionAssignor.on_assignment = _on_assignment_without_active_standbys  # type: ignore[method-assign]
     Recovery.on_recovery_completed = _on_recovery_completed_keeping_standby_records  # type: ignore[method-assign]
-    AIOKafkaConsumerThread._fetch_records = _fetch_records_of_unpaused_partitions  # type: ignore[method-assign,assignment]
+    AIOKafkaConsumerThread._fetch_records = fetch_records_of_unpaused_partitions  # type: ignore[method-assign,assignment]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from streams.worker import prefilter
 from streams.worker.agents import _engine_agent, _ingest_agent, _watch_crashes
 from streams.worker.gaps import GapGuard
 from streams.worker.housekeeping import register_timers
@@ -15,16 +16,21 @@ def register_agents(runtime: Runtime) -> None:
     """The one-hop engine (streams.worker.onehop) when the inputs are co-partitioned with the table, else
     the re-key path: one ingest agent per input topic and the engine on patient-events."""
     guards: list[GapGuard] = []
+    ignored = prefilter.of(runtime.app)
+
+    def new_guard() -> GapGuard:
+        return GapGuard(runtime.settings, runtime.app.consumer, ignored, runtime.metrics)
+
     if runtime.engine_path.one_hop:
-        guard = GapGuard(runtime.settings, runtime.app.consumer)
+        guard = new_guard()
         guards.append(guard)
         register_one_hop(runtime, guard)
     else:
         for kind, topic in runtime.inputs.items():
-            guard = GapGuard(runtime.settings, runtime.app.consumer)
+            guard = new_guard()
             guards.append(guard)
             runtime.app.agent(topic, name=f"lytewatch.ingest.{kind}")(_ingest_agent(runtime, kind, guard))  # type: ignore[arg-type]
-        guard = GapGuard(runtime.settings, runtime.app.consumer)
+        guard = new_guard()
         guards.append(guard)
         runtime.app.agent(runtime.patient_events, name="lytewatch.engine")(_engine_agent(runtime, guard))
 

@@ -105,8 +105,8 @@ async def test_aiokafka_is_never_handed_an_empty_partition_set_which_it_reads_as
 
     monkeypatch.setattr(standby_handover, "_original_fetch_records", aiokafka_fetch)
     unpaused = {TP("patients-changelog", 0)}
-    await standby_handover._fetch_records_of_unpaused_partitions(None, None, unpaused, timeout=1.0)
-    await standby_handover._fetch_records_of_unpaused_partitions(None, None, None, timeout=1.0)
+    await standby_handover.fetch_records_of_unpaused_partitions(None, None, unpaused, timeout=1.0)
+    await standby_handover.fetch_records_of_unpaused_partitions(None, None, None, timeout=1.0)
     live, client_only = handed
     standby = TP("patients-changelog", 4)
     # Recovery ends: the active changelog partitions are paused, the standby ones not yet resumed.

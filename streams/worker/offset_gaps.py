@@ -1,0 +1,89 @@
+"""faust's record of offsets done without a message, kept in a sorted list instead of an interval tree.
+
+faust's consumer notes every jump in a partition's offsets (records it never saw: compacted, transaction
+markers, or dropped by streams.worker.prefilter) in an `intervaltree.IntervalTree`, and calls
+`merge_overlaps()` after each addition, which rebuilds the whole tree. Until the next commit takes them out,
+ranges pile up, so each addition costs more: a quarter of the worker's time on a lab feed that is mostly
+ignored (docs/BENCHMARKS.md, "Whole lab feed"). This is the part of the tree's interface faust uses, over
+a sorted list of disjoint ranges; ranges arrive in offset order, so adding one is an append or a merge
+with the last. The offsets it covers, and so what faust commits, are the same.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import faust.transport.consumer
+
+
+class Range(NamedTuple):
+    """Offsets `begin` .. `end - 1` (the tree's Interval: faust reads `begin` and `end`)."""
+
+    begin: int
+    end: int
+
+
+class OffsetGaps:
+    """Disjoint [begin, end) ranges in order."""
+
+    __slots__ = ("_ranges",)
+
+    def __init__(self) -> None:
+        self._ranges: list[Range] = []
+
+    def __bool__(self) -> bool:
+        return bool(self._ranges)
+
+    def __len__(self) -> int:
+        return len(self._ranges)
+
+    def __iter__(self) -> Any:
+        return iter(self._ranges)
+
+    def addi(self, begin: int, end: int, data: object = None) -> None:
+        """Add [begin, end), merged with every range it overlaps.
+
+        Adjacent ranges stay apart, as in the tree (faust's `merge_overlaps` is strict): faust counts a gap
+        done once an offset after its start is acknowledged, and its own gaps end with the record that
+        revealed them, which must not count as done through a merge with the gap before it.
+        """
+        if begin >= end:
+            return
+        ranges = self._ranges
+        if not ranges or begin >= ranges[-1].end:
+            ranges.append(Range(begin, end))
+            return
+        last = ranges[-1]
+        if begin >= last.begin:
+            ranges[-1] = Range(last.begin, max(end, last.end))
+            return
+        apart = [r for r in ranges if r.end <= begin or r.begin >= end]
+        merged = [r for r in ranges if not (r.end <= begin or r.begin >= end)]
+        apart.append(Range(min([begin, *(r.begin for r in merged)]), max([end, *(r.end for r in merged)])))
+        apart.sort()
+        self._ranges = apart
+
+    def merge_overlaps(self) -> None:
+        """Nothing to do: ranges are merged as they are added."""
+
+    def overlap(self, begin: int, end: int) -> list[Range]:
+        """The ranges sharing at least one offset with [begin, end)."""
+        return [r for r in self._ranges if r.begin < end and r.end > begin]
+
+    def chop(self, begin: int, end: int) -> None:
+        """Take the offsets [begin, end) out of every range."""
+        kept: list[Range] = []
+        for r in self._ranges:
+            if r.end <= begin or r.begin >= end:
+                kept.append(r)
+                continue
+            if r.begin < begin:
+                kept.append(Range(r.begin, begin))
+            if r.end > end:
+                kept.append(Range(end, r.end))
+        self._ranges = kept
+
+
+def apply() -> None:
+    """Consumers built from now on keep their gaps here (faust builds `defaultdict(IntervalTree)`)."""
+    faust.transport.consumer.IntervalTree = OffsetGaps

@@ -1,0 +1,133 @@
+"""Input that lytewatch ignores is counted and dropped as it is fetched, before faust makes a message of it.
+
+A hospital's lab feed is mostly other tests. For each record faust builds a `Message` and an `Event`, steps a
+`Stream`, tracks and acknowledges an offset, and the engine buffers and orders it: about ten times what
+decoding it costs (docs/BENCHMARKS.md, "Whole lab feed"), to end up counted as ignored. Here, in faust's
+consumer thread, every fetched record of the labs and orders topics is decoded (the decode the engine runs)
+and dropped when it gives nothing but ignored items: no event, no rejected item, no decode error. Anything
+else goes on to faust unchanged, to be decoded again by the engine, so dead letters and their reasons stay
+where they were.
+
+What keeps the guarantees:
+- The last record of each partition in a fetch is always handed on: the engine's "caught up" (received
+  against the high-water), the partition's commit and readiness's processed offsets reach the end.
+- A record handed on after dropped ones carries the first dropped offset (`take`): the gap guard records
+  that range as done with faust, so its commits move past it (also right after an assignment, where faust
+  itself does not), and does not read it back as skipped.
+- The dropped records are counted (input and ignored, with the reason the engine would give) when that
+  record reaches the gap guard, on the loop thread in one go, so a scrape never sees half of it.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Mapping
+from typing import Any
+
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+from alerts.codes import CodeMapping
+from streams.codecs import decode
+from streams.errors import DecodeError
+from streams.metrics import Metrics
+from streams.settings import Settings
+from streams.worker import standby_handover
+from streams.worker.ingest import IngestOutcome
+from streams.worker.tally import BatchTally
+
+#: Input kinds whose traffic is mostly ignored (other tests, other drugs); ADT and acks are nearly all used.
+FILTERED_KINDS = ("labs", "orders")
+# Entries whose record never reached the guard (a rebalance dropped it) are forgotten past this many.
+_MAX_PENDING = 100_000
+
+_filters: weakref.WeakKeyDictionary[Any, IgnoredInput] = weakref.WeakKeyDictionary()
+
+
+class IgnoredInput:
+    """The fetch filter of one worker app, and what it dropped before each record it handed on."""
+
+    def __init__(self, settings: Settings, mapping: CodeMapping) -> None:
+        self.kinds = {topic: kind for kind, topic in settings.input_topics.items() if kind in FILTERED_KINDS}
+        self.tz = settings.tz
+        self.mapping = mapping
+        # (topic, partition, offset of a record handed on) -> (first offset dropped before it, their counts)
+        self._before: dict[tuple[str, int, int], tuple[int, BatchTally]] = {}
+        self._lock = threading.Lock()
+
+    def filter(self, records: Mapping[Any, list[Any]]) -> dict[Any, list[Any]]:
+        """A fetch's records (aiokafka's TopicPartition -> ConsumerRecords) less the ignored ones."""
+        out: dict[Any, list[Any]] = {}
+        for tp, batch in records.items():
+            kind = self.kinds.get(tp.topic)
+            out[tp] = batch if kind is None or len(batch) < 2 else self._filter(kind, batch)
+        return out
+
+    def _filter(self, kind: Any, batch: list[Any]) -> list[Any]:
+        kept: list[Any] = []
+        first: int | None = None
+        tally = BatchTally()
+        last = len(batch) - 1
+        for n, record in enumerate(batch):
+            outcome = self._ignored(kind, record) if n < last else None
+            if outcome is not None:
+                if first is None:
+                    first = record.offset
+                tally.ingested(record.topic, outcome)
+                continue
+            if first is not None:
+                with self._lock:
+                    if len(self._before) >= _MAX_PENDING:
+                        self._before.clear()
+                    self._before[(record.topic, record.partition, record.offset)] = (first, tally)
+                first, tally = None, BatchTally()
+            kept.append(record)
+        return kept
+
+    def _ignored(self, kind: Any, record: Any) -> IngestOutcome | None:
+        """What ingest would count for the record if it is ignored and nothing else, else None."""
+        if not record.value:
+            return None
+        try:
+            decoded = decode(kind, record.value, tz=self.tz, mapping=self.mapping)
+        except DecodeError:
+            return None
+        except Exception:  # noqa: BLE001 - a bug in a decoder: the engine meets it again and dead-letters it
+            return None
+        if decoded.events or decoded.rejected:
+            return None
+        return IngestOutcome(
+            format=decoded.format,
+            forward=(),
+            deadletters=(),
+            ignored=decoded.ignored,
+            unknown_system=decoded.unknown_system,
+        )
+
+    def take(self, topic: str, partition: int, offset: int, metrics: Metrics) -> int | None:
+        """The first offset dropped right before this record (None if none), its dropped records counted."""
+        with self._lock:
+            entry = self._before.pop((topic, partition, offset), None)
+        if entry is None:
+            return None
+        first, tally = entry
+        tally.publish(metrics)
+        return first
+
+
+def of(app: Any) -> IgnoredInput | None:
+    return _filters.get(app)
+
+
+async def _fetch_records_without_ignored(self: Any, consumer: Any, active_partitions: Any, **kw: Any) -> Any:
+    fetch = standby_handover.fetch_records_of_unpaused_partitions
+    records = await fetch(self, consumer, active_partitions, **kw)
+    ignored = _filters.get(self.app)
+    return ignored.filter(records) if ignored is not None and records else records
+
+
+def apply(app: Any, settings: Settings, mapping: CodeMapping) -> IgnoredInput:
+    """Filter the fetches of `app`'s consumer (after streams.worker.standby_handover's view is applied)."""
+    ignored = _filters[app] = IgnoredInput(settings, mapping)
+    AIOKafkaConsumerThread._fetch_records = _fetch_records_without_ignored  # type: ignore[method-assign,assignment]
+    return ignored

@@ -1,0 +1,83 @@
+"""On the real broker: a lab feed that is mostly other tests (JSON, HL7 v2, FHIR) gives the replay's alerts, every
+message is counted, and the group commits every partition to its end, also where it ends with ignored records
+dropped as they were fetched (streams.worker.prefilter) and after a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+import pytest
+
+from streams.bench.feeds import other_test_record
+from streams.feeds.simulate import FormatMix
+from tests.integration.test_onehop import FEED, PATIENT, metric, without_emitted_at
+from tests.support.drain import replay_alerts, streamed_alerts, wait_caught_up
+from tests.support.kafka import produce
+from tests.support.processes import WorkerEnv, running_worker
+
+pytestmark = pytest.mark.integration
+
+
+def other_tests(n: int, first: int = 0) -> list[tuple[bytes, bytes]]:
+    """Results of tests lytewatch does not watch, keyed by their patient, some of them the alerting one's."""
+    rng = random.Random(first)
+    out = []
+    for i in range(first, first + n):
+        record = other_test_record(rng, i, 20, FormatMix())
+        out.append((record.key, record.value))
+    return out
+
+
+def test_a_feed_of_mostly_other_tests_gives_the_replay_s_alerts_and_commits_to_the_end(
+    make_worker_env: Callable[..., WorkerEnv], tmp_path: Path
+) -> None:
+    env = make_worker_env()
+    key = PATIENT.encode()
+    orders = [(key, orjson.dumps(FEED[0]["value"]))]
+    labs = [
+        *other_tests(300),
+        (key, orjson.dumps(FEED[1]["value"])),
+        *other_tests(150, first=300),
+        (key, orjson.dumps(FEED[2]["value"])),
+        (key, b"{not a lab result"),
+        *other_tests(150, first=450),
+        (key, orjson.dumps(FEED[3]["value"])),
+        # The feed ends with ignored records on every partition: their commit must come all the same.
+        *other_tests(200, first=600),
+    ]
+    with running_worker(env, tmp_path / "worker-1.log") as worker:
+        asyncio.run(produce(env.bootstrap, env.topics["orders"], orders))
+        asyncio.run(produce(env.bootstrap, env.topics["labs"], labs))
+        wait_caught_up(env, worker, timeout=120)
+        counted = {
+            name: metric(env, name)
+            for name in (
+                "lytewatch_input_messages_total",
+                "lytewatch_input_used_total",
+                "lytewatch_ignored_total",
+                "lytewatch_deadletter_total",
+            )
+        }
+        first_log = worker.log()
+    assert without_emitted_at(streamed_alerts(env)) == without_emitted_at(replay_alerts(FEED))
+    assert counted == {
+        "lytewatch_input_messages_total": 1 + len(labs),
+        "lytewatch_input_used_total": 4,
+        "lytewatch_ignored_total": 800,
+        "lytewatch_deadletter_total": 1,
+    }, first_log[-3000:]
+    # What was dropped as fetched was not taken for offsets faust skipped (those would be read back).
+    assert "faust skipped" not in first_log
+
+    # A restarted worker starts where the first one committed: more ignored records, all committed.
+    with running_worker(env, tmp_path / "worker-2.log") as again:
+        asyncio.run(produce(env.bootstrap, env.topics["labs"], other_tests(300, first=800)))
+        wait_caught_up(env, again, timeout=120)
+        assert metric(env, "lytewatch_ignored_total") == 300
+        second_log = again.log()
+    assert "faust skipped" not in second_log
+    assert without_emitted_at(streamed_alerts(env)) == without_emitted_at(replay_alerts(FEED))

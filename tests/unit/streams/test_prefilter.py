@@ -1,0 +1,116 @@
+"""The fetch filter drops only what the engine would count as ignored, keeps each partition's last record, and
+hands the gap guard the dropped range and its counts with the record after it."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from aiokafka.structs import ConsumerRecord, TopicPartition
+from prometheus_client import CollectorRegistry
+
+from alerts.codes import DEFAULT_MAPPING
+from streams.bench.feeds import other_test_record
+from streams.feeds.simulate import FormatMix
+from streams.metrics import Metrics
+from streams.settings import Settings
+from streams.worker.envelope import Origin
+from streams.worker.ingest import ingest_message
+from streams.worker.prefilter import IgnoredInput
+from streams.worker.tally import BatchTally
+
+SETTINGS = Settings()
+LABS = SETTINGS.input_topics["labs"]
+ADT = SETTINGS.input_topics["adt"]
+POTASSIUM = orjson.dumps(
+    {
+        "result_id": "R1",
+        "patient_id": "P1",
+        "code": "2823-3",
+        "value": 3.1,
+        "unit": "mmol/L",
+        "collected_at": "2026-03-01T10:00:00Z",
+    }
+)
+
+
+def other_tests(n: int) -> list[bytes]:
+    """Results of tests lytewatch does not watch, in every format (JSON, HL7 v2 ORU^R01, FHIR)."""
+    rng = random.Random(5)
+    return [other_test_record(rng, i, 50, FormatMix()).value for i in range(n)]
+
+
+def records(topic: str, values: list[bytes], first_offset: int = 100) -> list[Any]:
+    return [
+        ConsumerRecord(topic, 0, first_offset + n, 0, 0, b"P1", value, None, 2, len(value), [])
+        for n, value in enumerate(values)
+    ]
+
+
+def value(metrics: Metrics, name: str, **labels: str) -> float:
+    return sum(
+        sample.value
+        for family in metrics.registry.collect()
+        for sample in family.samples
+        if sample.name == name and labels.items() <= sample.labels.items()
+    )
+
+
+def test_ignored_records_are_dropped_but_the_last_of_the_partition_is_kept() -> None:
+    ignored = IgnoredInput(SETTINGS, DEFAULT_MAPPING)
+    others = other_tests(6)
+    batch = records(LABS, [others[0], others[1], POTASSIUM, others[2], b"{not json", others[3], others[4]])
+    kept = ignored.filter({TopicPartition(LABS, 0): batch})[TopicPartition(LABS, 0)]
+    # The K result, the undecodable record (the engine dead-letters it) and the last record go on.
+    assert [r.offset for r in kept] == [102, 104, 106]
+    metrics = Metrics(CollectorRegistry())
+    assert ignored.take(LABS, 0, 102, metrics) == 100
+    assert ignored.take(LABS, 0, 104, metrics) == 103
+    assert ignored.take(LABS, 0, 106, metrics) == 105
+    assert ignored.take(LABS, 0, 106, metrics) is None  # taken once
+
+
+def test_the_counts_are_what_the_engine_would_count_for_the_same_records() -> None:
+    ignored = IgnoredInput(SETTINGS, DEFAULT_MAPPING)
+    values = [*other_tests(40), POTASSIUM]
+    ignored.filter({TopicPartition(LABS, 0): records(LABS, values)})
+    metrics = Metrics(CollectorRegistry())
+    ignored.take(LABS, 0, 140, metrics)
+
+    expected = Metrics(CollectorRegistry())
+    tally = BatchTally()
+    now = datetime.now(UTC)
+    for n, raw in enumerate(values[:-1]):
+        outcome = ingest_message(
+            "labs",
+            raw,
+            Origin(topic=LABS, partition=0, offset=n),
+            key=None,
+            tz=UTC,
+            mapping=DEFAULT_MAPPING,
+            now=now,
+        )
+        tally.ingested(LABS, outcome)
+    tally.publish(expected)
+    for fmt in ("json", "hl7v2", "fhir"):
+        assert value(metrics, "lytewatch_input_messages_total", topic=LABS, format=fmt) == value(
+            expected, "lytewatch_input_messages_total", topic=LABS, format=fmt
+        )
+    assert value(metrics, "lytewatch_input_messages_total", topic=LABS) == 40
+    assert value(metrics, "lytewatch_ignored_total", topic=LABS) == 40
+    assert value(metrics, "lytewatch_input_used_total", topic=LABS) == 0
+
+
+def test_other_topics_and_single_records_pass_untouched() -> None:
+    ignored = IgnoredInput(SETTINGS, DEFAULT_MAPPING)
+    others = other_tests(3)
+    fetched = {
+        TopicPartition(ADT, 0): records(ADT, others),
+        TopicPartition(LABS, 1): records(LABS, others[:1]),
+    }
+    out = ignored.filter(fetched)
+    assert out[TopicPartition(ADT, 0)] == fetched[TopicPartition(ADT, 0)]
+    assert out[TopicPartition(LABS, 1)] == fetched[TopicPartition(LABS, 1)]
+    assert ignored.take(ADT, 0, 102, Metrics(CollectorRegistry())) is None
