@@ -1,4 +1,4 @@
-"""On the real broker: a lab feed that is mostly other tests (JSON, HL7 v2, FHIR) gives the replay's alerts, every
+"""On the real broker: a lab feed of mostly other tests (JSON, HL7 v2, FHIR) gives the replay's alerts, every
 message is counted, and the group commits every partition to its end, also where it ends with ignored records
 dropped as they were fetched (streams.worker.prefilter) and after a restart."""
 
