@@ -11,6 +11,7 @@ with the last. The offsets it covers, and so what faust commits, are the same.
 
 from __future__ import annotations
 
+import bisect
 from typing import Any, NamedTuple
 
 import faust.transport.consumer
@@ -57,11 +58,17 @@ class OffsetGaps:
         if begin >= last.begin:
             ranges[-1] = Range(last.begin, max(end, last.end))
             return
-        apart = [r for r in ranges if r.end <= begin or r.begin >= end]
-        merged = [r for r in ranges if not (r.end <= begin or r.begin >= end)]
-        apart.append(Range(min([begin, *(r.begin for r in merged)]), max([end, *(r.end for r in merged)])))
-        apart.sort()
-        self._ranges = apart
+        # Behind the last range (our gap guard marks a range after faust has noted later ones): the ranges
+        # it overlaps are consecutive, from the one before the first that begins at or after it.
+        at = bisect.bisect_left(ranges, Range(begin, begin))
+        low = at - 1 if at > 0 and ranges[at - 1].end > begin else at
+        high = at
+        while high < len(ranges) and ranges[high].begin < end:
+            high += 1
+        if low == high:
+            ranges.insert(at, Range(begin, end))
+        else:
+            ranges[low:high] = [Range(min(begin, ranges[low].begin), max(end, ranges[high - 1].end))]
 
     def merge_overlaps(self) -> None:
         """Nothing to do: ranges are merged as they are added."""
