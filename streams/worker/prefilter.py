@@ -3,11 +3,10 @@
 A hospital's lab feed is mostly other tests. For each record faust builds a `Message` and an `Event`, steps a
 `Stream`, tracks and acknowledges an offset, and the engine buffers and orders it: about ten times what
 decoding it costs (docs/BENCHMARKS.md, "Ignored input dropped as it is fetched"), to end up counted as
-ignored. Here, in faust's
-consumer thread, every fetched record of the labs and orders topics is decoded (the decode the engine runs)
-and dropped when it gives nothing but ignored items: no event, no rejected item, no decode error. Anything
-else goes on to faust unchanged, to be decoded again by the engine, so dead letters and their reasons stay
-where they were.
+ignored. Here, in faust's consumer thread, every fetched record of the labs and orders topics is decoded (the
+decode the engine runs) and dropped when it gives nothing but ignored items: no event, no rejected item, no
+decode error. Anything else goes on to faust unchanged, to be decoded again by the engine, so dead letters and
+their reasons stay where they were.
 
 What keeps the guarantees:
 - The last record of each partition in a fetch is always handed on: the engine's "caught up" (received
