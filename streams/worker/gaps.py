@@ -79,6 +79,8 @@ class GapGuard:
         """After a rebalance another worker may have moved these partitions on: trust the commits again."""
         for tp in tps:
             self._next.pop((tp.topic, tp.partition), None)
+        if self.ignored is not None:
+            self.ignored.forget(tps)
 
     async def missing_before(self, message: Any) -> list[Record]:
         """The records skipped between what this partition should deliver next and `message`.

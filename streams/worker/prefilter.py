@@ -104,6 +104,17 @@ class IgnoredInput:
             unknown_system=decoded.unknown_system,
         )
 
+    def forget(self, tps: Any) -> None:
+        """An assignment: faust fetches these partitions again from their commits, and notes them anew.
+
+        A note left from before (its record was fetched as the rebalance began and discarded) would count its
+        dropped records a second time if the record came again with them noted under another record.
+        """
+        partitions = {(tp.topic, tp.partition) for tp in tps}
+        with self._lock:
+            for key in [key for key in self._before if key[:2] in partitions]:
+                del self._before[key]
+
     def take(self, topic: str, partition: int, offset: int, metrics: Metrics) -> int | None:
         """The first offset dropped right before this record (None if none), its dropped records counted."""
         with self._lock:

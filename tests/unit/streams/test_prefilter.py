@@ -42,9 +42,9 @@ def other_tests(n: int) -> list[bytes]:
     return [other_test_record(rng, i, 50, FormatMix()).value for i in range(n)]
 
 
-def records(topic: str, values: list[bytes], first_offset: int = 100) -> list[Any]:
+def records(topic: str, values: list[bytes], first_offset: int = 100, partition: int = 0) -> list[Any]:
     return [
-        ConsumerRecord(topic, 0, first_offset + n, 0, 0, b"P1", value, None, 2, len(value), [])
+        ConsumerRecord(topic, partition, first_offset + n, 0, 0, b"P1", value, None, 2, len(value), [])
         for n, value in enumerate(values)
     ]
 
@@ -108,9 +108,26 @@ def test_other_topics_and_single_records_pass_untouched() -> None:
     others = other_tests(3)
     fetched = {
         TopicPartition(ADT, 0): records(ADT, others),
-        TopicPartition(LABS, 1): records(LABS, others[:1]),
+        TopicPartition(LABS, 1): records(LABS, others[:1], partition=1),
     }
     out = ignored.filter(fetched)
     assert out[TopicPartition(ADT, 0)] == fetched[TopicPartition(ADT, 0)]
     assert out[TopicPartition(LABS, 1)] == fetched[TopicPartition(LABS, 1)]
     assert ignored.take(ADT, 0, 102, Metrics(CollectorRegistry())) is None
+
+
+def test_an_assignment_forgets_the_notes_of_its_partitions() -> None:
+    ignored = IgnoredInput(SETTINGS, DEFAULT_MAPPING)
+    others = other_tests(3)
+    ignored.filter(
+        {
+            TopicPartition(LABS, 0): records(LABS, [others[0], POTASSIUM]),
+            TopicPartition(LABS, 1): records(LABS, [others[1], POTASSIUM], partition=1),
+        }
+    )
+    ignored.forget([TopicPartition(LABS, 0)])
+    metrics = Metrics(CollectorRegistry())
+    # Partition 0 is fetched again from its commit and noted anew; partition 1 keeps its note.
+    assert ignored.take(LABS, 0, 101, metrics) is None
+    assert ignored.take(LABS, 1, 101, metrics) == 100
+    assert value(metrics, "lytewatch_ignored_total", topic=LABS) == 1
