@@ -4,9 +4,10 @@ faust's consumer notes every jump in a partition's offsets (records it never saw
 markers, or dropped by streams.worker.prefilter) in an `intervaltree.IntervalTree`, and calls
 `merge_overlaps()` after each addition, which rebuilds the whole tree. Until the next commit takes them out,
 ranges pile up, so each addition costs more: a quarter of the worker's time on a lab feed that is mostly
-ignored (docs/BENCHMARKS.md, "Whole lab feed"). This is the part of the tree's interface faust uses, over
-a sorted list of disjoint ranges; ranges arrive in offset order, so adding one is an append or a merge
-with the last. The offsets it covers, and so what faust commits, are the same.
+ignored (docs/BENCHMARKS.md, "Ignored input dropped as it is fetched"). This is the part of the tree's
+interface faust uses, over a sorted list of disjoint ranges; ranges mostly arrive in offset order, so adding
+one is an append or a merge with the last (else a bisection). The offsets it covers, and so what faust
+commits, are the same.
 """
 
 from __future__ import annotations
