@@ -85,7 +85,7 @@ def create_app(
         version=1,
     )
     fetch_wait.apply(app.conf.id, settings.fetch_max_wait_ms)
-    prefilter.apply(app, settings, mapping)
+    prefilter.apply(app, settings, mapping, metrics)
 
     def topic(name: str) -> faust.TopicT:
         return app.topic(name, key_type=bytes, value_type=bytes, partitions=settings.partitions)

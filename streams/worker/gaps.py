@@ -19,7 +19,6 @@ from aiokafka import TopicPartition
 
 from streams.kafka import consumer
 from streams.logs import message_ref
-from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.worker.prefilter import IgnoredInput
 
@@ -61,18 +60,11 @@ def record_of(message: Any) -> Record:
 class GapGuard:
     """Per agent: the next offset each partition should deliver, and the reading of skipped ranges."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        faust_consumer: Any,
-        ignored: IgnoredInput | None = None,
-        metrics: Metrics | None = None,
-    ) -> None:
+    def __init__(self, settings: Settings, faust_consumer: Any, ignored: IgnoredInput | None = None) -> None:
         self.settings = settings
         self.faust_consumer = faust_consumer
         # The fetch filter (streams.worker.prefilter): what it dropped is no skip, and is counted here.
         self.ignored = ignored
-        self.metrics = metrics
         self._next: dict[tuple[str, int], int] = {}
 
     def forget(self, tps: Any) -> None:
@@ -107,8 +99,8 @@ class GapGuard:
             expected = self.faust_consumer._committed_offset.get(message.tp)
         self._next[key] = max(message.offset + 1, expected or 0)
         end = message.offset
-        if self.ignored is not None and self.metrics is not None:
-            dropped_from = self.ignored.take(message.topic, message.partition, message.offset, self.metrics)
+        if self.ignored is not None:
+            dropped_from = self.ignored.take(message.topic, message.partition, message.offset)
             if dropped_from is not None:
                 # Ignored records dropped as they were fetched: done, nothing to read.
                 await self.mark_done(message.tp, max(dropped_from, expected or 0), message.offset - 1)

@@ -29,7 +29,6 @@ from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 from alerts.codes import CodeMapping
 from streams.codecs import decode
-from streams.errors import DecodeError
 from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.worker import standby_handover
@@ -47,7 +46,8 @@ _filters: weakref.WeakKeyDictionary[Any, IgnoredInput] = weakref.WeakKeyDictiona
 class IgnoredInput:
     """The fetch filter of one worker app, and what it dropped before each record it handed on."""
 
-    def __init__(self, settings: Settings, mapping: CodeMapping) -> None:
+    def __init__(self, settings: Settings, mapping: CodeMapping, metrics: Metrics) -> None:
+        self.metrics = metrics
         self.kinds = {topic: kind for kind, topic in settings.input_topics.items() if kind in FILTERED_KINDS}
         self.tz = settings.tz
         self.mapping = mapping
@@ -90,9 +90,8 @@ class IgnoredInput:
             return None
         try:
             decoded = decode(kind, record.value, tz=self.tz, mapping=self.mapping)
-        except DecodeError:
-            return None
-        except Exception:  # noqa: BLE001 - a bug in a decoder: the engine meets it again and dead-letters it
+        # Bad input, or a bug in a decoder: the engine decodes it again and dead-letters it with its reason.
+        except Exception:  # noqa: BLE001
             return None
         if decoded.events or decoded.rejected:
             return None
@@ -115,14 +114,14 @@ class IgnoredInput:
             for key in [key for key in self._before if key[:2] in partitions]:
                 del self._before[key]
 
-    def take(self, topic: str, partition: int, offset: int, metrics: Metrics) -> int | None:
+    def take(self, topic: str, partition: int, offset: int) -> int | None:
         """The first offset dropped right before this record (None if none), its dropped records counted."""
         with self._lock:
             entry = self._before.pop((topic, partition, offset), None)
         if entry is None:
             return None
         first, tally = entry
-        tally.publish(metrics)
+        tally.publish(self.metrics)
         return first
 
 
@@ -137,8 +136,8 @@ async def _fetch_records_without_ignored(self: Any, consumer: Any, active_partit
     return ignored.filter(records) if ignored is not None and records else records
 
 
-def apply(app: Any, settings: Settings, mapping: CodeMapping) -> IgnoredInput:
+def apply(app: Any, settings: Settings, mapping: CodeMapping, metrics: Metrics) -> IgnoredInput:
     """Filter the fetches of `app`'s consumer (after streams.worker.standby_handover's view is applied)."""
-    ignored = _filters[app] = IgnoredInput(settings, mapping)
+    ignored = _filters[app] = IgnoredInput(settings, mapping, metrics)
     AIOKafkaConsumerThread._fetch_records = _fetch_records_without_ignored  # type: ignore[method-assign,assignment]
     return ignored

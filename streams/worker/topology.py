@@ -19,7 +19,7 @@ def register_agents(runtime: Runtime) -> None:
     ignored = prefilter.of(runtime.app)
 
     def new_guard() -> GapGuard:
-        return GapGuard(runtime.settings, runtime.app.consumer, ignored, runtime.metrics)
+        return GapGuard(runtime.settings, runtime.app.consumer, ignored)
 
     if runtime.engine_path.one_hop:
         guard = new_guard()

@@ -59,25 +59,25 @@ def value(metrics: Metrics, name: str, **labels: str) -> float:
 
 
 def test_ignored_records_are_dropped_but_the_last_of_the_partition_is_kept() -> None:
-    ignored = IgnoredInput(SETTINGS, DEFAULT_MAPPING)
+    metrics = Metrics(CollectorRegistry())
+    ignored = IgnoredInput(SETTINGS, DEFAULT_MAPPING, metrics)
     others = other_tests(6)
     batch = records(LABS, [others[0], others[1], POTASSIUM, others[2], b"{not json", others[3], others[4]])
     kept = ignored.filter({TopicPartition(LABS, 0): batch})[TopicPartition(LABS, 0)]
     # The K result, the undecodable record (the engine dead-letters it) and the last record go on.
     assert [r.offset for r in kept] == [102, 104, 106]
-    metrics = Metrics(CollectorRegistry())
-    assert ignored.take(LABS, 0, 102, metrics) == 100
-    assert ignored.take(LABS, 0, 104, metrics) == 103
-    assert ignored.take(LABS, 0, 106, metrics) == 105
-    assert ignored.take(LABS, 0, 106, metrics) is None  # taken once
+    assert ignored.take(LABS, 0, 102) == 100
+    assert ignored.take(LABS, 0, 104) == 103
+    assert ignored.take(LABS, 0, 106) == 105
+    assert ignored.take(LABS, 0, 106) is None  # taken once
 
 
 def test_the_counts_are_what_the_engine_would_count_for_the_same_records() -> None:
-    ignored = IgnoredInput(SETTINGS, DEFAULT_MAPPING)
+    metrics = Metrics(CollectorRegistry())
+    ignored = IgnoredInput(SETTINGS, DEFAULT_MAPPING, metrics)
     values = [*other_tests(40), POTASSIUM]
     ignored.filter({TopicPartition(LABS, 0): records(LABS, values)})
-    metrics = Metrics(CollectorRegistry())
-    ignored.take(LABS, 0, 140, metrics)
+    ignored.take(LABS, 0, 140)
 
     expected = Metrics(CollectorRegistry())
     tally = BatchTally()
@@ -104,7 +104,8 @@ def test_the_counts_are_what_the_engine_would_count_for_the_same_records() -> No
 
 
 def test_other_topics_and_single_records_pass_untouched() -> None:
-    ignored = IgnoredInput(SETTINGS, DEFAULT_MAPPING)
+    metrics = Metrics(CollectorRegistry())
+    ignored = IgnoredInput(SETTINGS, DEFAULT_MAPPING, metrics)
     others = other_tests(3)
     fetched = {
         TopicPartition(ADT, 0): records(ADT, others),
@@ -113,11 +114,12 @@ def test_other_topics_and_single_records_pass_untouched() -> None:
     out = ignored.filter(fetched)
     assert out[TopicPartition(ADT, 0)] == fetched[TopicPartition(ADT, 0)]
     assert out[TopicPartition(LABS, 1)] == fetched[TopicPartition(LABS, 1)]
-    assert ignored.take(ADT, 0, 102, Metrics(CollectorRegistry())) is None
+    assert ignored.take(ADT, 0, 102) is None
 
 
 def test_an_assignment_forgets_the_notes_of_its_partitions() -> None:
-    ignored = IgnoredInput(SETTINGS, DEFAULT_MAPPING)
+    metrics = Metrics(CollectorRegistry())
+    ignored = IgnoredInput(SETTINGS, DEFAULT_MAPPING, metrics)
     others = other_tests(3)
     ignored.filter(
         {
@@ -126,8 +128,7 @@ def test_an_assignment_forgets_the_notes_of_its_partitions() -> None:
         }
     )
     ignored.forget([TopicPartition(LABS, 0)])
-    metrics = Metrics(CollectorRegistry())
     # Partition 0 is fetched again from its commit and noted anew; partition 1 keeps its note.
-    assert ignored.take(LABS, 0, 101, metrics) is None
-    assert ignored.take(LABS, 1, 101, metrics) == 100
+    assert ignored.take(LABS, 0, 101) is None
+    assert ignored.take(LABS, 1, 101) == 100
     assert value(metrics, "lytewatch_ignored_total", topic=LABS) == 1
