@@ -6,7 +6,7 @@ import os
 import re
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,18 @@ MIMIC_DIR = SHARED / "data" / "mimic-iv-demo"
 
 sys.path.insert(0, str(REPO / "deploy" / "kafka"))
 from wait_ready import broker_count  # noqa: E402
+
+from tests.support.processes import Process, stop_leftovers  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _no_process_outlives_its_test() -> Iterator[None]:
+    """Processes a test left running are stopped after it, so its failure stays its own (a leftover
+    worker would otherwise warn, or consume, in the tests after it). Processes of wider-scoped
+    fixtures are set up first, so they are in `kept`."""
+    kept = set(Process.live)
+    yield
+    stop_leftovers(kept)
 
 
 @pytest.fixture(scope="session")

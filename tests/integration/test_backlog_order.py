@@ -17,7 +17,7 @@ from streams.feeds.produce import encode_value, envelope_key
 from streams.feeds.simulate import FaultMix, simulate
 from tests.support.drain import INPUTS, replay_alerts, streamed_alerts, wait_caught_up
 from tests.support.kafka import create_topics
-from tests.support.processes import Process, WorkerEnv, running_worker, wait_until_ready
+from tests.support.processes import WorkerEnv, running_worker
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -64,9 +64,9 @@ def describe(transitions: dict[str, list[Transition]]) -> str:
     return f"{sum(map(len, transitions.values()))} transitions, {len(episodes)} episodes"
 
 
-def backlog() -> tuple[list[Envelope], dict[str, list[Transition]]]:
-    """The synthetic hospital's 20,000 events (200 beds, default faults) and their replay per patient."""
-    envelopes = list(simulate(200, 42, 20_000, None, 1000.0, FaultMix()))
+def backlog(events: int = 20_000) -> tuple[list[Envelope], dict[str, list[Transition]]]:
+    """The synthetic hospital's events (200 beds, default faults) and their replay per patient."""
+    envelopes = list(simulate(200, 42, events, None, 1000.0, FaultMix()))
     expected = per_patient(replay_alerts(envelopes))
     assert sum(map(len, expected.values())) > 30, "the feed must exercise the rules to prove anything"
     return envelopes, expected
@@ -102,25 +102,29 @@ def test_a_backlog_drain_stopped_and_killed_midway_still_equals_its_replay(
 ) -> None:
     """Records buffered but not applied are not committed: a SIGTERM (which must not hang on them) and a
     SIGKILL in the middle of the drain lose nothing and disturb no order."""
-    envelopes, expected = backlog()
+    # Three times the other tests' backlog: a drain of 20,000 events takes a few seconds, too few to stop it
+    # twice in its middle on a fast machine.
+    envelopes, expected = backlog(60_000)
+    total = sum(map(len, expected.values()))
     env = make_worker_env()
     asyncio.run(create_topics(env.bootstrap, env.topics.values(), partitions=2))
     asyncio.run(produce_backlog(env, envelopes))
 
     def alerts_so_far() -> int:
-        return len(streamed_alerts(env))
+        return sum(map(len, per_patient(streamed_alerts(env)).values()))
 
-    for n, stop in enumerate(("SIGTERM", "SIGKILL")):
-        worker = Process(["worker"], env.environ(), tmp_path / f"worker-{n}.log")
-        wait_until_ready(worker, env.url)
-        before = alerts_so_far()
-        eventually(
-            lambda floor=before: alerts_so_far() > floor, "the drain to go on", within=120, alive=worker.death
-        )
-        if stop == "SIGTERM":
-            assert worker.stop() == 0, f"SIGTERM did not stop the worker cleanly:\n{worker.log()[-3000:]}"
-        else:
-            worker.kill()
+    for n, (stop, share) in enumerate((("SIGTERM", 1 / 3), ("SIGKILL", 2 / 3))):
+        with running_worker(env, tmp_path / f"worker-{n}.log") as worker:
+
+            def drained_to_share(floor: float = share * total) -> bool:
+                return alerts_so_far() >= floor
+
+            eventually(drained_to_share, f"{share:.0%} of the drain", within=120, alive=worker.death)
+            if stop == "SIGTERM":
+                assert worker.stop() == 0, f"SIGTERM did not stop the worker cleanly:\n{worker.log()[-3000:]}"
+            else:
+                worker.kill()
+        assert alerts_so_far() < total, f"the drain finished before the {stop}: it was not stopped midway"
     with running_worker(env, tmp_path / "worker-last.log") as worker:
         wait_caught_up(env, worker)
     assert_equal_per_patient(expected, per_patient(streamed_alerts(env)))

@@ -66,6 +66,10 @@ class WorkerEnv:
 class Process:
     """A subprocess (`lytewatch` unless `program` says otherwise) whose output goes to a log file."""
 
+    # Every process not yet stopped or killed, so a failing test's processes can be reaped after it
+    # (`stop_leftovers`) instead of running on into, and warning in, the tests after it.
+    live: set[Process] = set()  # noqa: RUF012 - shared on purpose
+
     def __init__(
         self,
         args: list[str],
@@ -80,6 +84,7 @@ class Process:
         self.popen = subprocess.Popen(
             [*program, *args], env=env, cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT
         )
+        Process.live.add(self)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -96,6 +101,7 @@ class Process:
             self.popen.send_signal(signal.SIGKILL)
         self.popen.wait(timeout=30)
         self._log.close()
+        Process.live.discard(self)
 
     def stop(self, timeout: float = 30.0) -> int:
         if self.popen.poll() is None:
@@ -106,7 +112,15 @@ class Process:
                 self.popen.kill()
                 self.popen.wait(timeout=10)
         self._log.close()
+        Process.live.discard(self)
         return int(self.popen.returncode)
+
+
+def stop_leftovers(kept: set[Process]) -> None:
+    """Stop every running process not in `kept` (those a test started and left: a failed assertion skips
+    its own clean-up)."""
+    for process in list(Process.live - kept):
+        process.stop(timeout=10.0)
 
 
 def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
