@@ -33,7 +33,7 @@ from alerts.state import (
     prune,
     to_micros,
 )
-from alerts.window import Snapshot, snapshot
+from alerts.window import Snapshot, snapshot, wasting_diuretics
 
 __all__ = ["PatientEventType", "apply", "event_time", "is_droppable"]
 
@@ -247,9 +247,13 @@ def _commit(
 
 def _evaluate(state: PatientState, patient_id: str, rules: RulesConfig) -> list[Transition]:
     assert state.clock is not None
+    # Nothing open and no wasting diuretic, so nothing can fire: the common case, decided before the rest of
+    # the snapshot (the current K and Mg, refractoriness) is worked out.
+    if not state.alerts and not wasting_diuretics(state, state.clock, rules):
+        return []
     snap = snapshot(state, state.clock, rules)
-    if not state.alerts and (not snap.on_wasting_diuretic or snap.potassium is None):
-        return []  # nothing open and nothing can fire: the common case, kept cheap
+    if not state.alerts and snap.potassium is None:
+        return []
     invalid = {rid for rid, r in state.results.items() if not r.valid}
     transitions = []
     for rule in RULE_ORDER:
