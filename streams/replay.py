@@ -19,7 +19,7 @@ from alerts.models import AlertEventKind
 from alerts.rulesfile import RulesConfig
 from streams.codecs import DEFAULT_TOPIC_KINDS
 from streams.codecs.deadletter import deadletter_bytes
-from streams.worker.envelope import Origin
+from streams.worker.envelope import new_origin
 from streams.worker.ingest import ingest_message
 from streams.worker.stored import StoredPatient, step
 
@@ -188,7 +188,7 @@ def replay_shard(
         outcome = ingest_message(
             DEFAULT_TOPIC_KINDS[topic],
             _raw_value(value),
-            Origin.model_construct(topic=topic, partition=0, offset=line_no, index=0, timestamp_ms=None),
+            new_origin(topic, 0, line_no),
             key=None,
             tz=tz,
             mapping=mapping,

@@ -10,7 +10,7 @@ from alerts.errors import DeadLetterReason, IgnoreReason
 from streams.codecs import InputKind, decode
 from streams.codecs.deadletter import deadletter_bytes
 from streams.errors import DecodeError
-from streams.worker.envelope import MAX_EVENTS_PER_MESSAGE, Origin, PatientEnvelope
+from streams.worker.envelope import MAX_EVENTS_PER_MESSAGE, Origin, PatientEnvelope, new_envelope
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,10 +87,7 @@ def ingest_message(
         )
     # The decoder built and validated each event: construct, do not validate it a second time.
     forward = tuple(
-        PatientEnvelope.model_construct(
-            event=event,
-            origin=origin if origin.index == index else origin.model_copy(update={"index": index}),
-        )
+        new_envelope(event, origin if origin.index == index else origin.model_copy(update={"index": index}))
         for index, event in enumerate(decoded.events)
     )
     deadletters: tuple[tuple[DeadLetterReason, bytes], ...] = ()

@@ -9,6 +9,7 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from alerts.codes import DEFAULT_MAPPING
 from alerts.models import (
@@ -32,6 +33,8 @@ from streams.worker.envelope import (
     PatientEnvelope,
     decode_envelope,
     encode_envelope,
+    new_envelope,
+    new_origin,
 )
 
 PROPS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -112,6 +115,21 @@ def test_every_patient_event_survives_encoding(event: Any, origin: Origin) -> No
     envelope = PatientEnvelope(event=event, origin=origin)
 
     assert decode_envelope(encode_envelope(envelope)) == envelope
+
+
+@PROPS
+@given(event=lab_results() | orders | adts | acks, origin=origins)
+def test_envelopes_built_without_validation_are_the_validated_ones(event: Any, origin: Origin) -> None:
+    """The hot path's builders give what validation gives: equal, same hash, same encoding, and frozen."""
+    validated = PatientEnvelope(event=event, origin=origin)
+    built = new_envelope(event, new_origin(*origin.model_dump().values()))
+
+    assert built == validated
+    assert hash(built) == hash(validated)
+    assert encode_envelope(built) == encode_envelope(validated)
+    assert built.model_fields_set == validated.model_fields_set
+    with pytest.raises(ValidationError):
+        built.origin.offset = 0  # type: ignore[misc]
 
 
 @PROPS
