@@ -193,6 +193,7 @@ def replay_shard(
             tz=tz,
             mapping=mapping,
             now=started_at,
+            parsed=value if type(value) is dict else None,
         )
         if counts:
             _count(outcome.disposition, summary, outcome.ignore_reason)

@@ -34,7 +34,11 @@ def detect(raw: bytes) -> Format:
     return "hl7v2" if head.startswith(_HL7_STARTS) else "json"
 
 
-def _decode(kind: InputKind, raw: bytes, tz: tzinfo, mapping: CodeMapping) -> Decoded:
+def _decode(
+    kind: InputKind, raw: bytes, tz: tzinfo, mapping: CodeMapping, parsed: dict[str, Any] | None
+) -> Decoded:
+    if parsed is not None:
+        return _decode_object(kind, parsed, tz, mapping)
     if detect(raw) == "hl7v2":
         if kind == "acks":
             raise DecodeError(DeadLetterReason.UNSUPPORTED_MESSAGE_TYPE, "acks are accepted as JSON only")
@@ -53,6 +57,10 @@ def _decode(kind: InputKind, raw: bytes, tz: tzinfo, mapping: CodeMapping) -> De
         obj: Any = orjson.loads(raw.removeprefix(_BOM))
     except orjson.JSONDecodeError as exc:
         raise DecodeError(DeadLetterReason.NOT_JSON, f"neither JSON nor HL7 v2: {exc}") from None
+    return _decode_object(kind, obj, tz, mapping)
+
+
+def _decode_object(kind: InputKind, obj: Any, tz: tzinfo, mapping: CodeMapping) -> Decoded:
     if not isinstance(obj, dict):
         top = type(obj).__name__
         raise DecodeError(DeadLetterReason.SCHEMA_ERROR, f"top level is a JSON {top}, not an object")
@@ -67,15 +75,24 @@ def _decode(kind: InputKind, raw: bytes, tz: tzinfo, mapping: CodeMapping) -> De
     return decode_native(kind, obj, tz=tz, mapping=mapping)
 
 
-def decode(kind: InputKind, raw: bytes, *, tz: tzinfo, mapping: CodeMapping) -> Decoded:
+def decode(
+    kind: InputKind,
+    raw: bytes,
+    *,
+    tz: tzinfo,
+    mapping: CodeMapping,
+    parsed: dict[str, Any] | None = None,
+) -> Decoded:
     """Decode, validate and normalise one input message read from the topic of `kind`.
 
     Raises only DecodeError, for a message that is wholly unusable (including one whose watched items
     were all rejected). Watched items rejected next to usable ones come back in `Decoded.rejected`.
     Ids and free text over the limits of streams.codecs.limits are rejected as schema_error.
+    `parsed`: the JSON object `raw` holds, when the caller has parsed it already (the replay file's lines
+    carry it parsed); it is decoded as if from `raw`, without parsing that again.
     """
     try:
-        return within_limits(_decode(kind, raw, tz, mapping))
+        return within_limits(_decode(kind, raw, tz, mapping, parsed))
     except DecodeError:
         raise
     except AlertsError as exc:

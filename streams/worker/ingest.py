@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from typing import Any
 
 from alerts.codes import CodeMapping
 from alerts.errors import DeadLetterReason, IgnoreReason
@@ -48,8 +49,12 @@ def ingest_message(
     tz: tzinfo,
     mapping: CodeMapping,
     now: datetime,
+    parsed: dict[str, Any] | None = None,
 ) -> IngestOutcome:
-    """Decode and normalise one message; never raises for bad input (it becomes a dead letter)."""
+    """Decode and normalise one message; never raises for bad input (it becomes a dead letter).
+
+    `parsed`: the JSON object `raw` holds, if the caller parsed it already (streams.codecs.decode).
+    """
 
     def dead_letter(reason: DeadLetterReason, detail: str) -> tuple[DeadLetterReason, bytes]:
         record = deadletter_bytes(
@@ -65,7 +70,7 @@ def ingest_message(
         return reason, record
 
     try:
-        decoded = decode(kind, raw, tz=tz, mapping=mapping)
+        decoded = decode(kind, raw, tz=tz, mapping=mapping, parsed=parsed)
     except DecodeError as exc:
         return IngestOutcome(
             format=_sniff_format(raw),

@@ -11,6 +11,7 @@ import pytest
 
 from alerts.codes import DEFAULT_MAPPING
 from streams.codecs import Decoded, InputKind, decode
+from streams.errors import DecodeError
 from tests.support import messages
 from tests.support.messages import BERLIN
 
@@ -22,13 +23,25 @@ def decode_msg() -> Callable[..., Decoded]:
     def run(
         kind: InputKind, raw: bytes | str | dict[str, Any], *, tz: tzinfo = BERLIN, mapping: Any = None
     ) -> Decoded:
+        mapping = mapping or DEFAULT_MAPPING
         if isinstance(raw, dict):
+            # Every JSON object is decoded twice, as bytes and as the object the replay has parsed already
+            # (`parsed`): the two must agree, dead letters included.
+            parsed = _outcome(lambda: decode(kind, orjson.dumps(raw), tz=tz, mapping=mapping, parsed=raw))
             raw = orjson.dumps(raw)
+            assert _outcome(lambda: decode(kind, raw, tz=tz, mapping=mapping)) == parsed
         elif isinstance(raw, str):
             raw = raw.encode("utf-8")
-        return decode(kind, raw, tz=tz, mapping=mapping or DEFAULT_MAPPING)
+        return decode(kind, raw, tz=tz, mapping=mapping)
 
     return run
+
+
+def _outcome(run: Callable[[], Decoded]) -> object:
+    try:
+        return run()
+    except DecodeError as exc:
+        return (exc.reason, exc.detail)
 
 
 @pytest.fixture
