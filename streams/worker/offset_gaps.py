@@ -8,11 +8,15 @@ ignored (docs/BENCHMARKS.md, "Ignored input dropped as it is fetched"). This is 
 interface faust uses, over a sorted list of disjoint ranges; ranges mostly arrive in offset order, so adding
 one is an append or a merge with the last (else a bisection). The offsets it covers, and so what faust
 commits, are the same.
+
+Also here, `offset_runs`: faust's commit read its list of done offsets only up to the first record that
+came after a jump (see there), so its commits fell behind by a jump per partition per commit.
 """
 
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import faust.transport.consumer
@@ -92,6 +96,28 @@ class OffsetGaps:
         self._ranges = kept
 
 
+def offset_runs(it: Iterable[int]) -> Iterator[Sequence[int]]:
+    """faust's `consecutive_numbers` for its commits, over sorted offsets where one may appear twice.
+
+    The gap faust notes for a jump ends with the record that revealed it (`_add_gap(tp, last + 1, offset)`
+    takes the end as included); once that record is acknowledged its offset is in faust's list twice, and
+    `consecutive_numbers` ended the run of done offsets there. Each commit then got one jump further per
+    partition: with most records dropped as fetched (streams.worker.prefilter), commits ran seconds behind
+    the records applied (docs/BENCHMARKS.md, "Commits held back at every jump"). A repeat is done twice over:
+    it continues the run; faust removes the run's entries from its list, repeats included.
+    """
+    run: list[int] = []
+    for offset in it:
+        if run and offset > run[-1] + 1:
+            yield run
+            run = []
+        run.append(offset)
+    if run:
+        yield run
+
+
 def apply() -> None:
-    """Consumers built from now on keep their gaps here (faust builds `defaultdict(IntervalTree)`)."""
+    """Consumers built from now on keep their gaps here (faust builds `defaultdict(IntervalTree)`), and
+    read the offsets they may commit with `offset_runs`."""
     faust.transport.consumer.IntervalTree = OffsetGaps
+    faust.transport.consumer.consecutive_numbers = offset_runs

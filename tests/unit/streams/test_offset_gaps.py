@@ -1,13 +1,19 @@
-"""The gap list covers the same offsets as faust's interval tree after the same additions and chops."""
+"""The gap list covers the same offsets as faust's interval tree after the same additions and chops, and one
+commit gets past every jump its records were applied across."""
 
 from __future__ import annotations
 
 import random
+from collections import defaultdict
+from types import SimpleNamespace
 
+import faust.transport.consumer
 import pytest
+from faust.transport.consumer import Consumer
+from faust.types import TP
 from intervaltree import IntervalTree
 
-from streams.worker.offset_gaps import OffsetGaps
+from streams.worker.offset_gaps import OffsetGaps, offset_runs
 
 
 def _covered(ranges: object) -> set[int]:
@@ -70,3 +76,43 @@ def test_a_gap_ending_with_a_record_is_not_joined_to_the_gap_before_it() -> None
     gaps.addi(2, 5)
     gaps.addi(5, 10)
     assert [(r.begin, r.end) for r in gaps.overlap(0, 4)] == [(2, 5)]
+
+
+def _commit_offset(consumer: SimpleNamespace, tp: TP) -> int | None:
+    """faust's own computation of the offset to commit, run on the consumer's bookkeeping."""
+    offset = Consumer._new_offset(consumer, tp)  # type: ignore[arg-type]
+    if offset is not None:
+        consumer._committed_offset[tp] = offset
+    return offset
+
+
+@pytest.mark.parametrize("with_fix", [True, False])
+def test_one_commit_gets_past_every_jump_its_records_were_applied_across(
+    with_fix: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Records 0-4 applied, 5-8 dropped as fetched, 9 applied, 10-14 dropped, 15 applied: all of 0-15 is done,
+    so one commit must reach 16 (faust's own runs stopped at 10, then at 16 a commit later)."""
+    if with_fix:
+        monkeypatch.setattr(faust.transport.consumer, "consecutive_numbers", offset_runs)
+    tp = TP("labs", 0)
+    consumer = SimpleNamespace(
+        _acked=defaultdict(list),
+        _acked_index=defaultdict(set),
+        _gap=defaultdict(OffsetGaps),
+        _committed_offset=defaultdict(lambda: None),
+    )
+    applied = [0, 1, 2, 3, 4, 9, 15]
+    for offset, previous in zip(applied, [None, *applied], strict=False):
+        if previous is not None and offset - previous > 1:
+            # faust's delivery loop on the jump: `_add_gap(tp, previous + 1, offset)`, the end included.
+            consumer._gap[tp].addi(previous + 1, offset + 1)
+        consumer._acked[tp].append(offset)
+        consumer._acked_index[tp].add(offset)
+
+    first = _commit_offset(consumer, tp)
+    second = _commit_offset(consumer, tp)
+
+    if with_fix:
+        assert (first, second) == (16, None)
+    else:
+        assert (first, second) == (10, 16)
