@@ -8,7 +8,7 @@ from typing import Any
 
 from alerts.codes import CodeMapping
 from alerts.errors import DeadLetterReason, IgnoreReason
-from streams.codecs import InputKind, decode
+from streams.codecs import Decoded, InputKind, decode
 from streams.codecs.deadletter import deadletter_bytes
 from streams.errors import DecodeError
 from streams.worker.envelope import MAX_EVENTS_PER_MESSAGE, Origin, PatientEnvelope, new_envelope
@@ -55,39 +55,28 @@ def ingest_message(
 
     `parsed`: the JSON object `raw` holds, if the caller parsed it already (streams.codecs.decode).
     """
-
-    def dead_letter(reason: DeadLetterReason, detail: str) -> tuple[DeadLetterReason, bytes]:
-        record = deadletter_bytes(
-            topic=origin.topic,
-            partition=origin.partition,
-            offset=origin.offset,
-            key=key,
-            raw=raw,
-            reason=reason,
-            detail=detail,
-            at=now,
-        )
-        return reason, record
-
     try:
         decoded = decode(kind, raw, tz=tz, mapping=mapping, parsed=parsed)
     except DecodeError as exc:
         return IngestOutcome(
             format=_sniff_format(raw),
             forward=(),
-            deadletters=(dead_letter(exc.reason, exc.detail),),
+            deadletters=(_dead_letter(origin, key, raw, now, exc.reason, exc.detail),),
             ignored=0,
         )
+    return ingest_decoded(decoded, raw, origin, key=key, now=now)
+
+
+def ingest_decoded(
+    decoded: Decoded, raw: bytes, origin: Origin, *, key: bytes | None, now: datetime
+) -> IngestOutcome:
+    """What `ingest_message` makes of a decoded message (the fetch filter may have decoded it already)."""
     if len(decoded.events) > MAX_EVENTS_PER_MESSAGE:
+        detail = f"{len(decoded.events)} events in one message; at most {MAX_EVENTS_PER_MESSAGE}"
         return IngestOutcome(
             format=decoded.format,
             forward=(),
-            deadletters=(
-                dead_letter(
-                    DeadLetterReason.TOO_MANY_EVENTS,
-                    f"{len(decoded.events)} events in one message; at most {MAX_EVENTS_PER_MESSAGE}",
-                ),
-            ),
+            deadletters=(_dead_letter(origin, key, raw, now, DeadLetterReason.TOO_MANY_EVENTS, detail),),
             ignored=0,
         )
     # The decoder built and validated each event: construct, do not validate it a second time.
@@ -99,7 +88,8 @@ def ingest_message(
     if decoded.rejected:
         # One dead letter per message, like a wholly bad one: the first rejection names the reason.
         first, more = decoded.rejected[0], len(decoded.rejected) - 1
-        deadletters = (dead_letter(first.reason, first.detail + (f" (and {more} more)" if more else "")),)
+        detail = first.detail + (f" (and {more} more)" if more else "")
+        deadletters = (_dead_letter(origin, key, raw, now, first.reason, detail),)
     return IngestOutcome(
         format=decoded.format,
         forward=forward,
@@ -107,6 +97,22 @@ def ingest_message(
         ignored=decoded.ignored,
         unknown_system=decoded.unknown_system,
     )
+
+
+def _dead_letter(
+    origin: Origin, key: bytes | None, raw: bytes, now: datetime, reason: DeadLetterReason, detail: str
+) -> tuple[DeadLetterReason, bytes]:
+    record = deadletter_bytes(
+        topic=origin.topic,
+        partition=origin.partition,
+        offset=origin.offset,
+        key=key,
+        raw=raw,
+        reason=reason,
+        detail=detail,
+        at=now,
+    )
+    return reason, record
 
 
 def _sniff_format(raw: bytes) -> str:

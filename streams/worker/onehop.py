@@ -41,7 +41,7 @@ from streams.worker.delivery import BatchDelivery
 from streams.worker.envelope import DropRecord, PatientEnvelope, decode_envelope, encode_envelope
 from streams.worker.failstop import stop_without_commit
 from streams.worker.gaps import GapGuard, Record, record_of
-from streams.worker.ingest import ingest_message
+from streams.worker.ingest import ingest_decoded, ingest_message
 from streams.worker.ordering import PartitionGroup
 from streams.worker.runtime import Runtime
 from streams.worker.stored import StoredPatient, encode_stored, step
@@ -374,16 +374,21 @@ class OneHopEngine:
         runtime = self.runtime
         record = pending.record
         origin = _origin(record)
+        ignored = self.guard.ignored
+        decoded = ignored.decoded(record.topic, record.partition, record.offset) if ignored else None
         try:
-            outcome = ingest_message(
-                self.kinds[record.topic],
-                record.value,
-                origin,
-                key=record.key,
-                tz=runtime.settings.tz,
-                mapping=runtime.mapping,
-                now=now,
-            )
+            if decoded is not None:
+                outcome = ingest_decoded(decoded, record.value, origin, key=record.key, now=now)
+            else:
+                outcome = ingest_message(
+                    self.kinds[record.topic],
+                    record.value,
+                    origin,
+                    key=record.key,
+                    tz=runtime.settings.tz,
+                    mapping=runtime.mapping,
+                    now=now,
+                )
             for envelope in outcome.forward:
                 key = envelope.event.patient_id.encode()
                 if record.key == key and self._partition_of(key) == record.partition:

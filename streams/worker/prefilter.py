@@ -5,8 +5,9 @@ A hospital's lab feed is mostly other tests. For each record faust builds a `Mes
 decoding it costs (docs/BENCHMARKS.md, "Ignored input dropped as it is fetched"), to end up counted as
 ignored. Here, in faust's consumer thread, every fetched record of the labs and orders topics is decoded (the
 decode the engine runs) and dropped when it gives nothing but ignored items: no event, no rejected item, no
-decode error. Anything else goes on to faust unchanged, to be decoded again by the engine, so dead letters and
-their reasons stay where they were.
+decode error. Anything else goes on to faust unchanged; what the filter decoded of it is kept for the engine
+(`decoded`), which decodes only what the filter did not (records read back by the gap guard, the last of a
+fetch, decode errors), so dead letters and their reasons stay where they were.
 
 What keeps the guarantees:
 - The last record of each partition in a fetch is always handed on: the engine's "caught up" (received
@@ -28,7 +29,7 @@ from typing import Any
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 from alerts.codes import CodeMapping
-from streams.codecs import decode
+from streams.codecs import Decoded, decode
 from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.worker import standby_handover
@@ -53,6 +54,8 @@ class IgnoredInput:
         self.mapping = mapping
         # (topic, partition, offset of a record handed on) -> (first offset dropped before it, their counts)
         self._before: dict[tuple[str, int, int], tuple[int, BatchTally]] = {}
+        # (topic, partition, offset of a record handed on) -> what the filter decoded of it
+        self._decoded: dict[tuple[str, int, int], Decoded] = {}
         self._lock = threading.Lock()
 
     def filter(self, records: Mapping[Any, list[Any]]) -> dict[Any, list[Any]]:
@@ -68,40 +71,46 @@ class IgnoredInput:
         first: int | None = None
         tally = BatchTally()
         last = len(batch) - 1
+        decoded_kept: list[tuple[tuple[str, int, int], Decoded]] = []
         for n, record in enumerate(batch):
-            outcome = self._ignored(kind, record) if n < last else None
+            decoded = self._decode(kind, record) if n < last else None
+            outcome = None if decoded is None else _only_ignored(decoded)
             if outcome is not None:
                 if first is None:
                     first = record.offset
                 tally.ingested(record.topic, outcome)
                 continue
+            where = (record.topic, record.partition, record.offset)
+            if decoded is not None:
+                decoded_kept.append((where, decoded))
             if first is not None:
                 with self._lock:
                     if len(self._before) >= _MAX_PENDING:
                         self._before.clear()
-                    self._before[(record.topic, record.partition, record.offset)] = (first, tally)
+                    self._before[where] = (first, tally)
                 first, tally = None, BatchTally()
             kept.append(record)
+        if decoded_kept:
+            with self._lock:
+                if len(self._decoded) >= _MAX_PENDING:
+                    self._decoded.clear()
+                self._decoded.update(decoded_kept)
         return kept
 
-    def _ignored(self, kind: Any, record: Any) -> IngestOutcome | None:
-        """What ingest would count for the record if it is ignored and nothing else, else None."""
+    def _decode(self, kind: Any, record: Any) -> Decoded | None:
+        """The record decoded as the engine would; None if it cannot be (the engine says why)."""
         if not record.value:
             return None
         try:
-            decoded = decode(kind, record.value, tz=self.tz, mapping=self.mapping)
+            return decode(kind, record.value, tz=self.tz, mapping=self.mapping)
         # Bad input, or a bug in a decoder: the engine decodes it again and dead-letters it with its reason.
         except Exception:  # noqa: BLE001
             return None
-        if decoded.events or decoded.rejected:
-            return None
-        return IngestOutcome(
-            format=decoded.format,
-            forward=(),
-            deadletters=(),
-            ignored=decoded.ignored,
-            unknown_system=decoded.unknown_system,
-        )
+
+    def decoded(self, topic: str, partition: int, offset: int) -> Decoded | None:
+        """What the filter decoded of a record it handed on (taken: asked once), None if it did not."""
+        with self._lock:
+            return self._decoded.pop((topic, partition, offset), None)
 
     def forget(self, tps: Any) -> None:
         """An assignment: faust fetches these partitions again from their commits, and notes them anew.
@@ -111,8 +120,9 @@ class IgnoredInput:
         """
         partitions = {(tp.topic, tp.partition) for tp in tps}
         with self._lock:
-            for key in [key for key in self._before if key[:2] in partitions]:
-                del self._before[key]
+            for notes in (self._before, self._decoded):
+                for key in [key for key in notes if key[:2] in partitions]:
+                    del notes[key]
 
     def take(self, topic: str, partition: int, offset: int) -> int | None:
         """The first offset dropped right before this record (None if none), its dropped records counted."""
@@ -123,6 +133,19 @@ class IgnoredInput:
         first, tally = entry
         tally.publish(self.metrics)
         return first
+
+
+def _only_ignored(decoded: Decoded) -> IngestOutcome | None:
+    """What ingest would count for a decoded record if it is ignored and nothing else, else None."""
+    if decoded.events or decoded.rejected:
+        return None
+    return IngestOutcome(
+        format=decoded.format,
+        forward=(),
+        deadletters=(),
+        ignored=decoded.ignored,
+        unknown_system=decoded.unknown_system,
+    )
 
 
 def of(app: Any) -> IgnoredInput | None:

@@ -17,7 +17,7 @@ from streams.feeds.simulate import FormatMix
 from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.worker.envelope import Origin
-from streams.worker.ingest import ingest_message
+from streams.worker.ingest import ingest_decoded, ingest_message
 from streams.worker.prefilter import IgnoredInput
 from streams.worker.tally import BatchTally
 
@@ -72,6 +72,27 @@ def test_ignored_records_are_dropped_but_the_last_of_the_partition_is_kept() -> 
     assert ignored.take(LABS, 0, 106) is None  # taken once
 
 
+def test_what_the_filter_decoded_of_a_kept_record_reaches_the_engine_once_and_ingests_the_same() -> None:
+    ignored = IgnoredInput(SETTINGS, DEFAULT_MAPPING, Metrics(CollectorRegistry()))
+    others = other_tests(3)
+    batch = records(LABS, [others[0], POTASSIUM, b"{not json", others[1], others[2]])
+    ignored.filter({TopicPartition(LABS, 0): batch})
+
+    decoded = ignored.decoded(LABS, 0, 101)
+    assert decoded is not None
+    origin = Origin(topic=LABS, partition=0, offset=101)
+    now = datetime.now(UTC)
+    from_raw = ingest_message(
+        "labs", POTASSIUM, origin, key=b"P1", tz=SETTINGS.tz, mapping=DEFAULT_MAPPING, now=now
+    )
+    assert ingest_decoded(decoded, POTASSIUM, origin, key=b"P1", now=now) == from_raw
+    assert from_raw.forward  # the K result, so the comparison says something
+    assert ignored.decoded(LABS, 0, 101) is None  # taken once
+    # Not decoded by the filter: the engine decodes these itself (and dead-letters the bad one).
+    assert ignored.decoded(LABS, 0, 102) is None
+    assert ignored.decoded(LABS, 0, 104) is None  # the last of the fetch
+
+
 def test_the_counts_are_what_the_engine_would_count_for_the_same_records() -> None:
     metrics = Metrics(CollectorRegistry())
     ignored = IgnoredInput(SETTINGS, DEFAULT_MAPPING, metrics)
@@ -123,12 +144,14 @@ def test_an_assignment_forgets_the_notes_of_its_partitions() -> None:
     others = other_tests(3)
     ignored.filter(
         {
-            TopicPartition(LABS, 0): records(LABS, [others[0], POTASSIUM]),
-            TopicPartition(LABS, 1): records(LABS, [others[1], POTASSIUM], partition=1),
+            TopicPartition(LABS, 0): records(LABS, [others[0], POTASSIUM, POTASSIUM]),
+            TopicPartition(LABS, 1): records(LABS, [others[1], POTASSIUM, POTASSIUM], partition=1),
         }
     )
     ignored.forget([TopicPartition(LABS, 0)])
-    # Partition 0 is fetched again from its commit and noted anew; partition 1 keeps its note.
+    # Partition 0 is fetched again from its commit and noted anew; partition 1 keeps its notes.
     assert ignored.take(LABS, 0, 101) is None
+    assert ignored.decoded(LABS, 0, 101) is None
     assert ignored.take(LABS, 1, 101) == 100
+    assert ignored.decoded(LABS, 1, 101) is not None
     assert value(metrics, "lytewatch_ignored_total", topic=LABS) == 1
