@@ -14,9 +14,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -31,21 +29,19 @@ from streams.worker.agents import (
     _dead_letter_failure,
     _delivery,
     _in_event,
-    _load_patient,
     _log_failure,
     _origin,
     _publish,
     _record_alerts,
 )
-from streams.worker.delivery import BatchDelivery
-from streams.worker.envelope import DropRecord, PatientEnvelope, decode_envelope, encode_envelope
+from streams.worker.engine_batch import Batch, Pending
+from streams.worker.envelope import DropRecord, decode_envelope, encode_envelope
 from streams.worker.failstop import stop_without_commit
-from streams.worker.gaps import GapGuard, Record, record_of
+from streams.worker.gaps import GapGuard, record_of
 from streams.worker.ingest import ingest_decoded, ingest_message
 from streams.worker.ordering import PartitionGroup
 from streams.worker.runtime import Runtime
-from streams.worker.stored import StoredPatient, encode_stored, step
-from streams.worker.tally import BatchTally
+from streams.worker.stored import encode_stored
 
 log = logging.getLogger(__name__)
 
@@ -57,66 +53,8 @@ MAX_BUFFERED = 1000
 _PARTITION_CACHE_MAX = 100_000
 
 
-@dataclass(slots=True)
-class Pending:
-    """A buffered record; `event` is faust's (acknowledged once applied), None for one the gap guard read."""
-
-    record: Record
-    event: Any
-    # A faust event of the same partition: table writes take their partition (store, changelog) from it.
-    context: Any
-    # For the last record of a range the gap guard read: the range to record as done once it is applied.
-    done_range: tuple[Any, int, int] | None = None
-
-
 def _ms(seconds: float | None) -> int | None:
     return int(seconds * 1000) if seconds is not None else None
-
-
-@dataclass
-class _Batch:
-    """What one batch of applied records changes: patients (None: dropped), alerts, counts."""
-
-    runtime: Runtime
-    delivery: BatchDelivery
-    tally: BatchTally = field(default_factory=BatchTally)
-    changed: dict[bytes, StoredPatient | None] = field(default_factory=dict)
-    causes: dict[bytes, Any] = field(default_factory=dict)
-    published: list[tuple[Any, PatientEnvelope, bytes]] = field(default_factory=list)
-    rekeyed: Counter[str] = field(default_factory=Counter)
-    wall_now: float = field(default_factory=time.time)
-
-    def current(self, key: bytes) -> StoredPatient | None:
-        if key in self.changed:
-            return self.changed[key]
-        return _load_patient(self.runtime.patients, key)
-
-    async def apply(self, key: bytes, envelope: PatientEnvelope, pending: Pending, *, direct: bool) -> None:
-        """One event through the core; a failure (a bug) dead-letters the record and the worker goes on."""
-        try:
-            current = self.current(key)
-            result = step(current, envelope, self.runtime.rules, wall_now=self.wall_now, direct=direct)
-        except Exception as exc:  # noqa: BLE001 - as in the agents: dead-letter, go on
-            where = f"{pending.record.ref} (from {envelope.origin.describe()})"
-            _log_failure("engine failed", where, exc)
-            await _dead_letter_failure(self.runtime, self.delivery, pending.record, envelope.origin, exc)
-            self.tally.failed(envelope.origin.topic, "engine")
-            return
-        if result.stored is None:
-            log.debug("re-delivery of %s skipped", envelope.origin.describe())
-            return
-        if result.ignored_ack:
-            self.tally.ack_ignored(envelope.origin.topic)
-        self.changed[key] = result.stored
-        self.causes[key] = pending.context
-        self.published.extend((alert, envelope, key) for alert in result.alerts)
-
-    def drop(self, key: bytes, command: DropRecord, pending: Pending) -> None:
-        current = self.current(key)
-        # Kept if anything happened to the patient since the sweep decided.
-        if current is not None and current.touched_at == command.drop.touched_at:
-            self.changed[key] = None
-            self.causes[key] = pending.context
 
 
 class OneHopEngine:
@@ -325,7 +263,7 @@ class OneHopEngine:
 
     async def _apply_batch(self, picked: list[Pending]) -> None:
         runtime = self.runtime
-        batch = _Batch(runtime, _delivery(runtime))
+        batch = Batch(runtime, _delivery(runtime))
         now = datetime.now(UTC)
         for pending in picked:
             if pending.record.topic == self.patient_events:
@@ -369,7 +307,7 @@ class OneHopEngine:
             self._partitions[key] = partition
         return partition
 
-    async def _input(self, batch: _Batch, pending: Pending, now: datetime) -> None:
+    async def _input(self, batch: Batch, pending: Pending, now: datetime) -> None:
         """An input message: decoded; its events applied here if keyed by their patient, else re-keyed."""
         runtime = self.runtime
         record = pending.record
@@ -412,7 +350,7 @@ class OneHopEngine:
             return
         batch.tally.ingested(record.topic, outcome)
 
-    async def _internal(self, batch: _Batch, pending: Pending) -> None:
+    async def _internal(self, batch: Batch, pending: Pending) -> None:
         """A patient-events record: a re-keyed event, or a drop command from the sweep."""
         record = pending.record
         try:
