@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+import pytest
 from aiokafka.structs import ConsumerRecord, TopicPartition
 from prometheus_client import CollectorRegistry
 
@@ -16,6 +17,7 @@ from streams.bench.feeds import other_test_record
 from streams.feeds.simulate import FormatMix
 from streams.metrics import Metrics
 from streams.settings import Settings
+from streams.worker import prefilter
 from streams.worker.envelope import Origin
 from streams.worker.ingest import ingest_decoded, ingest_message
 from streams.worker.prefilter import IgnoredInput
@@ -155,3 +157,19 @@ def test_an_assignment_forgets_the_notes_of_its_partitions() -> None:
     assert ignored.take(LABS, 1, 101) == 100
     assert ignored.decoded(LABS, 1, 101) is not None
     assert value(metrics, "lytewatch_ignored_total", topic=LABS) == 1
+
+
+def test_past_its_bound_the_filter_forgets_the_oldest_decoded_messages(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(prefilter, "_MAX_DECODED", 2)
+    ignored = IgnoredInput(SETTINGS, DEFAULT_MAPPING, Metrics(CollectorRegistry()))
+    ignored.filter({TopicPartition(LABS, 0): records(LABS, [POTASSIUM] * 5)})
+    # 100-103 decoded (104, the last, is not): the two newest kept, the engine decodes the others itself.
+    assert [ignored.decoded(LABS, 0, offset) is not None for offset in range(100, 105)] == [
+        False,
+        False,
+        True,
+        True,
+        False,
+    ]
