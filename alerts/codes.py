@@ -172,6 +172,10 @@ def _ingredients(names: Iterable[str]) -> tuple[Ingredient, ...]:
     return tuple(_ingredient(n) for n in names)
 
 
+# Products CodeMapping.classify remembers; past this many (ever new free-text names) it starts over.
+_CLASSIFIED_MAX = 10_000
+
+
 @dataclass(frozen=True, slots=True)
 class CodeMapping:
     """Which codes are K and Mg, and which medications belong to a watched class (built-ins + local)."""
@@ -185,6 +189,11 @@ class CodeMapping:
     _matcher: re.Pattern[str] = field(init=False, repr=False, compare=False)
     _by_code: dict[str, Analyte] = field(init=False, repr=False, compare=False)
     _known_systems: frozenset[str] = field(init=False, repr=False, compare=False)
+    # (code, system, display) -> classify's answer: a ward's orders name a few hundred products, again and
+    # again. Safe from two threads (the fetch filter's and the loop's): single dict operations only.
+    _classified: dict[tuple[str | None, str | None, str | None], tuple[Ingredient, ...]] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         # Longest first, so that a phrase wins over any shorter phrase starting at the same place
@@ -193,6 +202,7 @@ class CodeMapping:
         pattern = r"(?<![a-z0-9])(?:" + "|".join(re.escape(p) for p in phrases) + r")(?![a-z0-9])"
         object.__setattr__(self, "_matcher", re.compile(pattern))
         object.__setattr__(self, "_by_code", {code: a for (_, code), a in self.analytes.items()})
+        object.__setattr__(self, "_classified", {})
         known = {system for system, _ in self.analytes if system is not None}
         object.__setattr__(self, "_known_systems", frozenset(known | set(_CANONICAL.values())))
 
@@ -216,6 +226,16 @@ class CodeMapping:
         self, *, code: str | None = None, system: str | None = None, display: str | None = None
     ) -> tuple[Ingredient, ...]:
         """Every watched ingredient of a product, by RxNorm/ATC code and by name; () if none is watched."""
+        key = (code, system, display)
+        answer = self._classified.get(key)
+        if answer is None:
+            answer = self._classify(code, system, display)
+            if len(self._classified) >= _CLASSIFIED_MAX:
+                self._classified.clear()
+            self._classified[key] = answer
+        return answer
+
+    def _classify(self, code: str | None, system: str | None, display: str | None) -> tuple[Ingredient, ...]:
         found: dict[tuple[str, DrugClass], Ingredient] = {}
         if code and code.strip():
             code = code.strip()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+import alerts.codes
 from alerts.codes import ATC, DEFAULT_MAPPING, RXNORM, build_mapping
 from alerts.models import DrugClass
 
@@ -155,3 +156,23 @@ def test_local_names_extend_and_can_silence_builtins() -> None:
     assert {i.drug_class for i in mapping.classify(display="furomide 40 mg")} == {LOOP}
     assert {i.drug_class for i in mapping.classify(display="Spirozide")} == {SPARING, THZ}
     assert {i.drug_class for i in mapping.classify(display="Lasix")} == {LOOP}
+
+
+def test_remembered_answers_are_the_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """classify remembers products (a feed repeats them); a fresh mapping, a second asking and one after the
+    memory started over all answer the same."""
+    monkeypatch.setattr(alerts.codes, "_CLASSIFIED_MAX", 3)
+    mapping = build_mapping()
+    products = [
+        {"display": "Furosemide 40 mg tab"},
+        {"code": "4603", "system": RXNORM},
+        {"display": "Potassium chloride ER"},
+        {"code": "C03AA03", "system": ATC},
+        {"display": "Sodium chloride 0.9%"},
+        {"display": "Furosemide 40 mg tab"},
+    ]
+    first = [mapping.classify(**p) for p in products]
+    again = [mapping.classify(**p) for p in reversed(products)][::-1]
+    fresh = [build_mapping().classify(**p) for p in products]
+    assert first == again == fresh
+    assert [bool(a) for a in first] == [True, True, True, True, False, True]
