@@ -25,6 +25,22 @@ class IngestOutcome:
     # Of the ignored items, K or Mg codes under a code-system spelling we do not know.
     unknown_system: int = 0
 
+    @classmethod
+    def of(
+        cls,
+        decoded: Decoded,
+        forward: tuple[PatientEnvelope, ...] = (),
+        deadletters: tuple[tuple[DeadLetterReason, bytes], ...] = (),
+    ) -> IngestOutcome:
+        """A decoded message's outcome: its format and ignored counts, what it forwards and dead-letters."""
+        return cls(
+            format=decoded.format,
+            forward=forward,
+            deadletters=deadletters,
+            ignored=decoded.ignored,
+            unknown_system=decoded.unknown_system,
+        )
+
     @property
     def disposition(self) -> str:
         """used, ignored or deadlettered: every message is exactly one (partly bad ones count as used)."""
@@ -90,13 +106,7 @@ def ingest_decoded(
         first, more = decoded.rejected[0], len(decoded.rejected) - 1
         detail = first.detail + (f" (and {more} more)" if more else "")
         deadletters = (_dead_letter(origin, key, raw, now, first.reason, detail),)
-    return IngestOutcome(
-        format=decoded.format,
-        forward=forward,
-        deadletters=deadletters,
-        ignored=decoded.ignored,
-        unknown_system=decoded.unknown_system,
-    )
+    return IngestOutcome.of(decoded, forward, deadletters)
 
 
 def _dead_letter(

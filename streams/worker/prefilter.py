@@ -79,11 +79,11 @@ class IgnoredInput:
         decoded_kept: list[tuple[tuple[str, int, int], Decoded]] = []
         for n, record in enumerate(batch):
             decoded = self._decode(kind, record) if n < last else None
-            outcome = None if decoded is None else _only_ignored(decoded)
-            if outcome is not None:
+            if decoded is not None and not decoded.events and not decoded.rejected:
+                # Nothing but ignored items: dropped, and counted as ingest would count it.
                 if first is None:
                     first = record.offset
-                tally.ingested(record.topic, outcome)
+                tally.ingested(record.topic, IngestOutcome.of(decoded))
                 continue
             where = (record.topic, record.partition, record.offset)
             if decoded is not None:
@@ -140,19 +140,6 @@ class IgnoredInput:
         first, tally = entry
         tally.publish(self.metrics)
         return first
-
-
-def _only_ignored(decoded: Decoded) -> IngestOutcome | None:
-    """What ingest would count for a decoded record if it is ignored and nothing else, else None."""
-    if decoded.events or decoded.rejected:
-        return None
-    return IngestOutcome(
-        format=decoded.format,
-        forward=(),
-        deadletters=(),
-        ignored=decoded.ignored,
-        unknown_system=decoded.unknown_system,
-    )
 
 
 def of(app: Any) -> IgnoredInput | None:
