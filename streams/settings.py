@@ -92,6 +92,15 @@ class Settings(BaseSettings):
             "hard-codes 1500); records of partitions left out of a pending fetch wait up to this long"
         ),
     )
+    commit_interval_s: float = Field(
+        2.8,
+        gt=0,
+        le=3600,
+        description=(
+            "how often the worker commits the offsets it has applied (faust's broker_commit_interval); the "
+            "one-hop engine also commits as soon as it has applied everything on the broker"
+        ),
+    )
     standby_replicas: int = Field(
         1,
         ge=0,

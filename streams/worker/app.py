@@ -62,6 +62,7 @@ def create_app(
         topic_partitions=settings.partitions,
         topic_allow_declare=True,
         producer_acks=-1,
+        broker_commit_interval=settings.commit_interval_s,
         # A few milliseconds of linger turn thousands of one-record produce requests into a few batches.
         producer_linger=0.002,
         producer_max_batch_size=262144,

@@ -34,6 +34,7 @@ from streams.worker.agents import (
     _publish,
     _record_alerts,
 )
+from streams.worker.catch_up import CatchUpCommit
 from streams.worker.engine_batch import Batch, Pending
 from streams.worker.envelope import DropRecord, decode_envelope, encode_envelope
 from streams.worker.failstop import stop_without_commit
@@ -75,6 +76,7 @@ class OneHopEngine:
         self.lock = asyncio.Lock()
         self.stream: Any = None
         self._partitions: dict[bytes, int] = {}
+        self.catch_up = CatchUpCommit()
 
     # --- receiving ------------------------------------------------------------------------------------
 
@@ -253,7 +255,14 @@ class OneHopEngine:
                         # Now in progress: a rebalance waits for it to be applied and acknowledged.
                         unacked.add(pending.event.message)
                 await self._apply(picked)
+                self.catch_up.applied()
             await self._flow()
+            self.maybe_commit()
+
+    def maybe_commit(self) -> None:
+        """A commit asked for now if everything received is applied and the broker has nothing more."""
+        if not any(len(group) for group in self.groups.values()):
+            self.catch_up.maybe(self.runtime.app.consumer, self.order, self.caught_up)
 
     async def _apply(self, picked: list[Pending]) -> None:
         try:
@@ -385,7 +394,8 @@ def register_one_hop(runtime: Runtime, guard: GapGuard) -> OneHopEngine:
 
     runtime.app.agent(channel, name="lytewatch.engine")(run)
 
-    # Applies what waited for an idle partition when no new record arrives to trigger it.
+    # Applies what waited for an idle partition when no new record arrives to trigger it, and asks for the
+    # catch-up commit of records applied too soon after the last one.
     @runtime.app.timer(interval=min(0.1, max(0.01, engine.idle_s / 4)), name="lytewatch.engine-idle")
     async def idle() -> None:
         # Not while the agent drains: it goes on until nothing is ready, so this tick has nothing to add.
@@ -393,6 +403,8 @@ def register_one_hop(runtime: Runtime, guard: GapGuard) -> OneHopEngine:
             return
         if any(len(group) for group in engine.groups.values()):
             await engine.drain()
+        else:
+            engine.maybe_commit()
 
     @runtime.app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(app: Any, revoked: Any, **kwargs: Any) -> None:
