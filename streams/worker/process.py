@@ -9,6 +9,7 @@ import uvloop
 from streams.logs import configure_logging
 from streams.settings import Settings
 from streams.topics import wait_for_broker
+from streams.worker import gc_tuning
 from streams.worker.app import create_app
 from streams.worker.copartition import check_copartitioning
 from streams.worker.shutdown import BoundedWorker
@@ -24,6 +25,7 @@ def run_worker(settings: Settings) -> None:
     # afterwards is never run (it was not, until the lean-hot-path work found the stdlib loop in a profile).
     asyncio.set_event_loop(uvloop.new_event_loop())
     runtime = create_app(settings, engine_path=engine_path)
+    gc_tuning.tune()
     worker = BoundedWorker(
         runtime.app,
         loglevel=settings.log_level,
