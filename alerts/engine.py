@@ -35,7 +35,7 @@ from alerts.state import (
 )
 from alerts.window import Snapshot, snapshot, wasting_diuretics
 
-__all__ = ["PatientEventType", "apply", "event_time", "is_droppable"]
+__all__ = ["PatientEventType", "apply", "discharge_expired", "event_time", "is_droppable"]
 
 PatientEventType = LabResults | MedicationOrder | AdtEvent | Acknowledgement
 
@@ -67,9 +67,12 @@ def is_droppable(state: PatientState, watermark: datetime, rules: RulesConfig) -
 
     The next event for a dropped patient would have started from an empty state anyway.
     """
-    return state.discharged_at is not None and (
-        to_micros(watermark) >= state.discharged_at + rules.limits.discharge_reset
-    )
+    return discharge_expired(state.discharged_at, watermark, rules)
+
+
+def discharge_expired(discharged_at: int | None, watermark: datetime, rules: RulesConfig) -> bool:
+    """`is_droppable` from the discharge time alone (microseconds; None: not discharged)."""
+    return discharged_at is not None and to_micros(watermark) >= discharged_at + rules.limits.discharge_reset
 
 
 # --- storing one event --------------------------------------------------------------------------

@@ -7,13 +7,13 @@ import logging
 import time
 from collections import Counter
 
-from alerts.engine import is_droppable
+from alerts.engine import discharge_expired
 from alerts.models import RuleId, Severity
 from alerts.state import from_micros
 from streams.worker.envelope import DropPatient, DropRecord, encode_envelope
 from streams.worker.lag import partition_offsets
 from streams.worker.runtime import Runtime
-from streams.worker.stored import decode_stored
+from streams.worker.stored import sweep_summary
 
 log = logging.getLogger(__name__)
 
@@ -40,27 +40,26 @@ class Housekeeping:
         drop: list[tuple[bytes, float, str]] = []
         size = 0
         entries = []
+        # Each patient's header only (streams.worker.stored.sweep_summary), not its whole state.
         for n, (key, raw) in enumerate(list(runtime.patients.items())):
-            entries.append((key, len(raw), decode_stored(raw)))
+            entries.append((key, len(raw), sweep_summary(raw)))
             if n % _SWEEP_CHUNK == 0:
                 await asyncio.sleep(0)  # let the agents run between chunks of a large table
-        clocks = [s.state.clock for _, _, s in entries if s.state is not None and s.state.clock is not None]
+        clocks = [summary.clock for _, _, summary in entries if summary.clock is not None]
         # The worker's event time: the latest patient clock it holds.
         watermark = from_micros(max(clocks)) if clocks else None
-        for key, raw_size, stored in entries:
-            state = stored.state
+        for key, raw_size, summary in entries:
             reason = None
-            if stored.touched_at < idle_cutoff:
+            if summary.touched_at < idle_cutoff:
                 reason = "idle"
-            elif state is not None and watermark is not None and is_droppable(state, watermark, rules):
+            elif watermark is not None and discharge_expired(summary.discharged_at, watermark, rules):
                 reason = "discharged"
             if reason is not None:
-                drop.append((key, stored.touched_at, reason))
+                drop.append((key, summary.touched_at, reason))
                 continue
             size += raw_size
-            if state is not None:
-                for rule, alert in state.alerts.items():
-                    open_alerts[(RuleId(rule), Severity(alert.severity))] += 1
+            for rule, severity in summary.open_alerts:
+                open_alerts[(RuleId(rule), Severity(severity))] += 1
         # The engine owns the table: drops travel as commands through the patient-events topic, applied in
         # order with the patient's events (a patient touched since this look is kept).
         for key, touched_at, reason in drop:

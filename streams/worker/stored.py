@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import orjson
 
@@ -30,10 +31,25 @@ class StoredPatient:
     touched_at: float = 0.0
 
 
+class SweepSummary(NamedTuple):
+    """What the sweep (streams.worker.housekeeping) needs of a patient, read from the header alone."""
+
+    touched_at: float
+    clock: int | None = None
+    discharged_at: int | None = None
+    # (rule id, severity) of each open alert
+    open_alerts: tuple[tuple[str, str], ...] = ()
+
+
 def encode_stored(stored: StoredPatient) -> bytes:
-    header = orjson.dumps({"seen": stored.seen, "touched_at": stored.touched_at})
-    body = encode_state(stored.state) if stored.state is not None else b""
-    return header + _SEPARATOR + body
+    header: dict[str, object] = {"seen": stored.seen, "touched_at": stored.touched_at}
+    state = stored.state
+    if state is not None:
+        # The sweep reads this instead of decoding every patient's state (a record without it is decoded).
+        open_alerts = [[rule, alert.severity] for rule, alert in state.alerts.items()]
+        header["sweep"] = [state.clock, state.discharged_at, open_alerts]
+    body = encode_state(state) if state is not None else b""
+    return orjson.dumps(header) + _SEPARATOR + body
 
 
 def decode_stored(raw: bytes) -> StoredPatient:
@@ -44,6 +60,23 @@ def decode_stored(raw: bytes) -> StoredPatient:
         seen=dict(meta.get("seen", {})),
         touched_at=float(meta.get("touched_at", 0.0)),
     )
+
+
+def sweep_summary(raw: bytes) -> SweepSummary:
+    """The sweep's view of a stored value: from its header, or from the whole value if it was written before
+    headers carried it."""
+    header, _, body = raw.partition(_SEPARATOR)
+    meta = orjson.loads(header)
+    touched_at = float(meta.get("touched_at", 0.0))
+    swept = meta.get("sweep")
+    if swept is not None:
+        clock, discharged_at, open_alerts = swept
+        return SweepSummary(touched_at, clock, discharged_at, tuple((r, s) for r, s in open_alerts))
+    if not body:
+        return SweepSummary(touched_at)
+    state = decode_state(body)
+    open_pairs = tuple((rule, alert.severity) for rule, alert in state.alerts.items())
+    return SweepSummary(touched_at, state.clock, state.discharged_at, open_pairs)
 
 
 @dataclass(frozen=True, slots=True)
