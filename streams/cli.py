@@ -58,6 +58,7 @@ def _cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
 
     from alerts.codes import load_code_mapping
     from alerts.rulesfile import load_rules
+    from streams import gc_tuning
     from streams.progress import count_lines, progress_bar
     from streams.replay import Shard, StreamSink, open_lines, replay_shard
     from streams.replay_jobs import replay_jobs
@@ -70,6 +71,7 @@ def _cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     rules = load_rules(args.rules or settings.rules_file)
     mapping = load_code_mapping(settings.code_mapping_file)
+    gc_tuning.tune()
     started_at = datetime.now(UTC)
     out = _open_out(args.output)
     deadletter = open(args.deadletter, "wb") if args.deadletter else None  # noqa: SIM115

@@ -6,10 +6,10 @@ import asyncio
 
 import uvloop
 
+from streams import gc_tuning
 from streams.logs import configure_logging
 from streams.settings import Settings
 from streams.topics import wait_for_broker
-from streams.worker import gc_tuning
 from streams.worker.app import create_app
 from streams.worker.copartition import check_copartitioning
 from streams.worker.shutdown import BoundedWorker
