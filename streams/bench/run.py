@@ -156,8 +156,8 @@ def _steps(settings: Settings, sizes: Sizes, run_id: str) -> dict[str, tuple[str
             lambda: bench_phases.throughput(settings, run_id, sizes.throughput_events),
         ),
         "whole_feed": (
-            f"whole lab feed: {sizes.throughput_events:,} events",
-            lambda: bench_phases.whole_feed(settings, run_id, sizes.throughput_events),
+            f"whole lab feed: {sizes.whole_feed_events:,} events",
+            lambda: bench_phases.whole_feed(settings, run_id, sizes.whole_feed_events),
         ),
         "latency": (
             f"latency: {sizes.latency_rate:,.0f} events/s for {sizes.latency_seconds:.0f} s",
@@ -225,6 +225,7 @@ def run_bench(
             "phases": list(only or phases),
             "partitions": settings.partitions,
             "size_throughput_events": sizes.throughput_events,
+            "size_whole_feed_events": sizes.whole_feed_events,
             "size_latency_rate_events_per_s": sizes.latency_rate,
             "size_latency_seconds": sizes.latency_seconds,
             "size_recovery_patients": sizes.recovery_patients,

@@ -52,6 +52,7 @@ FIGURES = (
     "replay_jobs2_speedup",
     "replay_events_per_cpu_s",
     "size_throughput_events",
+    "size_whole_feed_events",
     "size_latency_rate_events_per_s",
     "size_latency_seconds",
     "size_recovery_patients",
@@ -91,6 +92,7 @@ def test_quick_bench_reports_every_figure(kafka_bootstrap: str, tmp_path: Path) 
     assert figures["quick"] is True
     assert figures["recovery_restored_entries"] == figures["recovery_patients"] == 5000
     assert figures["throughput_events"] == figures["size_throughput_events"] == 20000
+    assert figures["whole_feed_events"] == figures["size_whole_feed_events"] == 100000
     assert all(figures["machine"].get(key) for key in MACHINE), figures["machine"]
     # The human table carries the same figures.
     assert "throughput: lytewatch worker" in done.stdout
