@@ -86,6 +86,12 @@ def _system_aliases() -> dict[str, str]:
     return aliases
 
 
+# Spellings canonical_system has answered: a feed sends a handful, once per result. Past this many (a
+# sender making up systems) it starts over.
+_CANONICAL_SEEN_MAX = 1_000
+_canonical_seen: dict[str, str] = {}
+
+
 def canonical_system(system: str | None) -> str | None:
     """The canonical URI of a known code system (LOINC, MIMIC-IV itemid, RxNorm, ATC), else the input.
 
@@ -94,7 +100,13 @@ def canonical_system(system: str | None) -> str | None:
     """
     if system is None:
         return None
-    return _system_aliases().get(_spelling(system), system)
+    answer = _canonical_seen.get(system)
+    if answer is None:
+        answer = _system_aliases().get(_spelling(system), system)
+        if len(_canonical_seen) >= _CANONICAL_SEEN_MAX:
+            _canonical_seen.clear()
+        _canonical_seen[system] = answer
+    return answer
 
 
 @cache
@@ -172,7 +184,8 @@ def _ingredients(names: Iterable[str]) -> tuple[Ingredient, ...]:
     return tuple(_ingredient(n) for n in names)
 
 
-# Products CodeMapping.classify remembers; past this many (ever new free-text names) it starts over.
+# Answers CodeMapping remembers (products classified, codes looked up); past this many (ever new free-text
+# names or codes) it starts over.
 _CLASSIFIED_MAX = 10_000
 
 
@@ -194,6 +207,9 @@ class CodeMapping:
     _classified: dict[tuple[str | None, str | None, str | None], tuple[Ingredient, ...]] = field(
         init=False, repr=False, compare=False
     )
+    # (code, system) -> analyte's answer: a feed's other tests are a few hundred codes, asked for again with
+    # every result. Same thread safety as _classified.
+    _analyte_of: dict[tuple[str, str | None], Analyte | None] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Longest first, so that a phrase wins over any shorter phrase starting at the same place
@@ -203,12 +219,24 @@ class CodeMapping:
         object.__setattr__(self, "_matcher", re.compile(pattern))
         object.__setattr__(self, "_by_code", {code: a for (_, code), a in self.analytes.items()})
         object.__setattr__(self, "_classified", {})
+        object.__setattr__(self, "_analyte_of", {})
         known = {system for system, _ in self.analytes if system is not None}
         object.__setattr__(self, "_known_systems", frozenset(known | set(_CANONICAL.values())))
 
     def analyte(self, code: str, system: str | None = None) -> Analyte | None:
         """The analyte a test code stands for, or None for a test we do not watch."""
-        code = code.strip()
+        key = (code, system)
+        try:
+            return self._analyte_of[key]
+        except KeyError:
+            pass
+        answer = self._analyte(code.strip(), system)
+        if len(self._analyte_of) >= _CLASSIFIED_MAX:
+            self._analyte_of.clear()
+        self._analyte_of[key] = answer
+        return answer
+
+    def _analyte(self, code: str, system: str | None) -> Analyte | None:
         if system is None or not system.strip():
             return self._by_code.get(code)
         return self.analytes.get((canonical_system(system), code)) or self.analytes.get((None, code))

@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
+from functools import lru_cache
 
 from alerts.codes import CodeMapping, canonical_system
 from alerts.errors import DeadLetterReason, InvalidInputError
@@ -69,17 +70,7 @@ class _Message:
         if not text.startswith("MSH") or len(text) < 8:
             raise DecodeError(_PARSE, "message does not start with an MSH segment")
         self.fsep = fsep = text[3]
-        if fsep.isalnum() or fsep.isspace():
-            raise DecodeError(_PARSE, f"MSH: {fsep!r} cannot be the field separator")
-        encoding = text[4:].split(fsep, 1)[0]
-        if len(encoding) < 2 or len(set(encoding + fsep)) != len(encoding) + 1:
-            raise DecodeError(_PARSE, "MSH-2: encoding characters missing or repeated")
-        if any(c.isalnum() or c.isspace() for c in encoding):
-            raise DecodeError(_PARSE, "MSH-2: encoding characters must be punctuation")
-        self.comp, self.rep = encoding[0], encoding[1]
-        esc = encoding[2] if len(encoding) > 2 else ""
-        self.sub = encoding[3] if len(encoding) > 3 else "&"
-        self.unescape = _unescaper(fsep, self.comp, self.rep, esc, self.sub)
+        self.comp, self.rep, self.sub, self.unescape = _separators(fsep, text[4:].split(fsep, 1)[0])
         self.segments: list[list[str]] = []
         for line in text.replace("\r\n", "\r").replace("\n", "\r").split("\r"):
             if not line.strip():
@@ -117,6 +108,22 @@ class _Message:
             return []
         first = seg[field].partition(self.rep)[0]
         return [self.unescape(c.partition(self.sub)[0]).strip() for c in first.split(self.comp)]
+
+
+# A feed uses one set of encoding characters (nearly always the standard ones): checked once, not per message.
+@lru_cache(maxsize=16)
+def _separators(fsep: str, encoding: str) -> tuple[str, str, str, Callable[[str], str]]:
+    """MSH-1 and MSH-2 checked: component, repetition and subcomponent separators, and the unescaper."""
+    if fsep.isalnum() or fsep.isspace():
+        raise DecodeError(_PARSE, f"MSH: {fsep!r} cannot be the field separator")
+    if len(encoding) < 2 or len(set(encoding + fsep)) != len(encoding) + 1:
+        raise DecodeError(_PARSE, "MSH-2: encoding characters missing or repeated")
+    if any(c.isalnum() or c.isspace() for c in encoding):
+        raise DecodeError(_PARSE, "MSH-2: encoding characters must be punctuation")
+    comp, rep = encoding[0], encoding[1]
+    esc = encoding[2] if len(encoding) > 2 else ""
+    sub = encoding[3] if len(encoding) > 3 else "&"
+    return comp, rep, sub, _unescaper(fsep, comp, rep, esc, sub)
 
 
 def _unescaper(fsep: str, comp: str, rep: str, esc: str, sub: str) -> Callable[[str], str]:
@@ -223,14 +230,24 @@ def _obx(
     )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Context:
     tz: tzinfo
     mapping: CodeMapping
     patient: str
     encounter: str | None
-    location: Location | None
     msh_time: str
+    msg: _Message
+    pv1: list[str] | None
+    _location: Location | None = None
+    _location_read: bool = False
+
+    @property
+    def location(self) -> Location | None:
+        """PV1-3, read when first asked for: a message of tests we do not watch never needs it."""
+        if not self._location_read:
+            self._location, self._location_read = _location(self.msg, self.pv1), True
+        return self._location
 
 
 def _oru(msg: _Message, ctx: _Context) -> Decoded:
@@ -413,8 +430,9 @@ def decode_hl7(kind: InputKind, text: str, *, tz: tzinfo, mapping: CodeMapping) 
         mapping=mapping,
         patient=pid,
         encounter=msg.value(pv1, 19) or None,
-        location=_location(msg, pv1),
         msh_time=msg.value(msh, 7),
+        msg=msg,
+        pv1=pv1,
     )
     if msg_type == "ORU":
         return _oru(msg, ctx)
