@@ -39,7 +39,8 @@ def _decode(
 ) -> Decoded:
     if parsed is not None:
         return _decode_object(kind, parsed, tz, mapping)
-    if detect(raw) == "hl7v2":
+    # Most messages are JSON that starts at its first byte: no need to look further.
+    if raw[:1] != b"{" and detect(raw) == "hl7v2":
         if kind == "acks":
             raise DecodeError(DeadLetterReason.UNSUPPORTED_MESSAGE_TYPE, "acks are accepted as JSON only")
         body = raw.lstrip(_BOM).lstrip()

@@ -113,6 +113,8 @@ def _limited(event: PatientEvent, rejected: list[Rejection]) -> PatientEvent | N
 
 def within_limits(decoded: Decoded) -> Decoded:
     """Decoded with the events over a limit moved to `rejected` (DecodeError if nothing is left)."""
+    if not decoded.events:
+        return decoded
     rejected = list(decoded.rejected)
     events = [e for e in (_limited(event, rejected) for event in decoded.events) if e is not None]
     if len(rejected) == len(decoded.rejected):

@@ -52,8 +52,13 @@ class IngestOutcome:
 
     @property
     def ignore_reason(self) -> IgnoreReason:
-        """Why an ignored message was ignored: a K/Mg code under an unknown system wins over "unwatched"."""
-        return IgnoreReason.UNKNOWN_CODE_SYSTEM if self.unknown_system else IgnoreReason.UNWATCHED
+        """Why an ignored message was ignored."""
+        return ignore_reason(self.unknown_system)
+
+
+def ignore_reason(unknown_system: int) -> IgnoreReason:
+    """Why a message of ignored items was ignored: a K/Mg code under an unknown system wins over unwatched."""
+    return IgnoreReason.UNKNOWN_CODE_SYSTEM if unknown_system else IgnoreReason.UNWATCHED
 
 
 def ingest_message(

@@ -34,7 +34,6 @@ from streams.codecs import Decoded, decode
 from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.worker import standby_handover
-from streams.worker.ingest import IngestOutcome
 from streams.worker.tally import BatchTally
 
 #: Input kinds whose traffic is mostly ignored (other tests, other drugs); ADT and acks are nearly all used.
@@ -83,7 +82,7 @@ class IgnoredInput:
                 # Nothing but ignored items: dropped, and counted as ingest would count it.
                 if first is None:
                     first = record.offset
-                tally.ingested(record.topic, IngestOutcome.of(decoded))
+                tally.ignored_message(record.topic, decoded)
                 continue
             where = (record.topic, record.partition, record.offset)
             if decoded is not None:

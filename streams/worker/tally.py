@@ -11,8 +11,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from alerts.errors import DeadLetterReason, IgnoreReason
+from streams.codecs import Decoded
 from streams.metrics import Metrics
-from streams.worker.ingest import IngestOutcome
+from streams.worker.ingest import IngestOutcome, ignore_reason
 
 
 @dataclass(slots=True)
@@ -33,6 +34,12 @@ class BatchTally:
         stage = "ingest_partial" if outcome.forward else "ingest"
         for reason, _ in outcome.deadletters:
             self.deadletters[(topic, stage, reason.value)] += 1
+
+    def ignored_message(self, topic: str, decoded: Decoded) -> None:
+        """What `ingested` counts for a message decoded to ignored items only, without building its outcome
+        (the fetch filter counts most of a lab feed so)."""
+        self.formats[(topic, decoded.format)] += 1
+        self.ignored[(topic, ignore_reason(decoded.unknown_system).value)] += 1
 
     def ack_ignored(self, topic: str) -> None:
         """The engine found nothing to do for an ack (an unknown, resolved or other patient's alert)."""
