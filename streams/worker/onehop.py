@@ -20,29 +20,18 @@ from typing import Any, cast
 
 from aiokafka.partitioner import murmur2
 from faust.types import TP
-from pydantic import ValidationError
 
 from streams.codecs import InputKind
-from streams.worker.agents import (
-    BATCH_MAX,
-    BATCH_WINDOW_S,
-    _dead_letter_failure,
-    _delivery,
-    _in_event,
-    _log_failure,
-    _origin,
-    _publish,
-    _record_alerts,
-)
+from streams.worker.agents import BATCH_MAX, BATCH_WINDOW_S
+from streams.worker.batch_io import dead_letter_failure, delivery_for, log_failure, origin_of
 from streams.worker.catch_up import CatchUpCommit
 from streams.worker.engine_batch import Batch, Pending
-from streams.worker.envelope import DropRecord, decode_envelope, encode_envelope
+from streams.worker.envelope import encode_envelope
 from streams.worker.failstop import stop_without_commit
 from streams.worker.gaps import GapGuard, record_of
 from streams.worker.ingest import ingest_decoded, ingest_message
 from streams.worker.ordering import PartitionGroup
 from streams.worker.runtime import Runtime
-from streams.worker.stored import encode_stored
 
 log = logging.getLogger(__name__)
 
@@ -271,40 +260,20 @@ class OneHopEngine:
             stop_without_commit("engine agent", picked[0].record.ref, exc)
 
     async def _apply_batch(self, picked: list[Pending]) -> None:
-        runtime = self.runtime
-        batch = Batch(runtime, _delivery(runtime))
+        batch = Batch(self.runtime, delivery_for(self.runtime))
         now = datetime.now(UTC)
         for pending in picked:
             if pending.record.topic == self.patient_events:
-                await self._internal(batch, pending)
+                await batch.apply_internal(pending)
             else:
                 await self._input(batch, pending, now)
-        await _publish(runtime, runtime.settings.topic_alerts, batch.published)
-        # Re-keyed events and dead letters too: until the broker has them, nothing is acknowledged.
-        await batch.delivery.confirm()
-        batch.tally.publish(runtime.metrics)
-        # Only once the broker has the alerts does the state move on: a crash in between re-derives and
-        # re-sends the same alerts (same ids and revisions) instead of losing them.
-        for key, stored in batch.changed.items():
-            with _in_event(batch.causes[key]):
-                if stored is None:
-                    runtime.patients.pop(key, None)
-                else:
-                    runtime.patients[key] = encode_stored(stored)
+        await batch.settle()
         for pending in picked:
             if pending.event is not None:
                 await self.stream.ack(pending.event)
             if pending.done_range is not None:
                 await self.guard.mark_done(*pending.done_range)
-        done = time.monotonic()
-        for pending in picked:
-            runtime.metrics.observe_processing(done - pending.record.time_in)
-        for topic, n in batch.rekeyed.items():
-            runtime.metrics.rekeyed.labels(topic=topic).inc(n)
-        _record_alerts(runtime, batch.published)
-        runtime.watch.batch_done(
-            "engine", ((p.record.topic, p.record.partition, p.record.offset) for p in picked), done
-        )
+        batch.report(pending.record for pending in picked)
 
     def _partition_of(self, key: bytes) -> int:
         """Kafka's default partitioner (murmur2) over the table's partitions, as producers key patients."""
@@ -320,7 +289,7 @@ class OneHopEngine:
         """An input message: decoded; its events applied here if keyed by their patient, else re-keyed."""
         runtime = self.runtime
         record = pending.record
-        origin = _origin(record)
+        origin = origin_of(record)
         ignored = self.guard.ignored
         decoded = ignored.decoded(record.topic, record.partition, record.offset) if ignored else None
         try:
@@ -353,26 +322,11 @@ class OneHopEngine:
                 log.warning("dead-lettered %s: %s", record.ref, reason.value)
         # A bug must not stop the worker: the message is kept as a dead letter instead.
         except Exception as exc:  # noqa: BLE001
-            _log_failure("ingest failed", record.ref, exc)
-            await _dead_letter_failure(runtime, batch.delivery, record, origin, exc)
+            log_failure("ingest failed", record.ref, exc)
+            await dead_letter_failure(runtime, batch.delivery, record, origin, exc)
             batch.tally.failed(record.topic, "ingest")
             return
         batch.tally.ingested(record.topic, outcome)
-
-    async def _internal(self, batch: Batch, pending: Pending) -> None:
-        """A patient-events record: a re-keyed event, or a drop command from the sweep."""
-        record = pending.record
-        try:
-            decoded = decode_envelope(record.value)
-        except ValidationError as exc:
-            _log_failure("undecodable patient event", record.ref, exc)
-            await _dead_letter_failure(self.runtime, batch.delivery, record, _origin(record), exc)
-            batch.tally.failed(record.topic, "engine")
-            return
-        if isinstance(decoded, DropRecord):
-            batch.drop(decoded.drop.patient_id.encode(), decoded, pending)
-            return
-        await batch.apply(decoded.event.patient_id.encode(), decoded, pending, direct=False)
 
 
 def register_one_hop(runtime: Runtime, guard: GapGuard) -> OneHopEngine:
