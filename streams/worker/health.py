@@ -84,6 +84,12 @@ def register_pages(runtime: Runtime) -> None:
     async def broker_probe() -> None:
         await probe.check()
 
+    # A timer first fires one interval after the start: /readyz would say "not checked yet" for that long
+    # while the worker is already consuming.
+    @app.task
+    async def first_broker_probe() -> None:
+        await probe.check()
+
     if runtime.settings.store == "rocksdb://":
 
         @app.timer(interval=STORE_PROBE_INTERVAL_S, name="lytewatch.store-probe")
