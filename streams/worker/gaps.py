@@ -57,6 +57,19 @@ def record_of(message: Any) -> Record:
     )
 
 
+def _record(item: Any, time_in: float) -> Record:
+    """An aiokafka ConsumerRecord as a Record (its timestamp in ms)."""
+    return Record(
+        topic=item.topic,
+        partition=item.partition,
+        offset=item.offset,
+        key=item.key,
+        value=item.value or b"",
+        timestamp=item.timestamp / 1000 if item.timestamp else None,
+        time_in=time_in,
+    )
+
+
 class GapGuard:
     """Per agent: the next offset each partition should deliver, and the reading of skipped ranges."""
 
@@ -86,11 +99,12 @@ class GapGuard:
         return records
 
     async def read_missing(self, message: Any) -> tuple[list[Record], tuple[Any, int, int] | None]:
-        """The skipped records, and the (tp, first, last) range to `mark_done` once they are all applied.
+        """The skipped and carried records, and the (tp, first, last) range to `mark_done` once they are all
+        applied.
 
-        The range is None when nothing was skipped or when it could not be read whole: then the
-        partition's commits stay stuck (never past what was not processed), which the consumer-lag alert
-        shows, and a restart re-reads from the last commit.
+        The range is None when nothing was skipped or carried, or when a skipped range could not be read
+        whole: then the partition's commits stay stuck (never past what was not processed), which the
+        consumer-lag alert shows, and a restart re-reads from the last commit.
         """
         key = (message.topic, message.partition)
         expected = self._next.get(key)
@@ -99,14 +113,21 @@ class GapGuard:
             expected = self.faust_consumer._committed_offset.get(message.tp)
         self._next[key] = max(message.offset + 1, expected or 0)
         end = message.offset
+        carried: list[Record] = []
         if self.ignored is not None:
-            dropped_from = self.ignored.take(message.topic, message.partition, message.offset)
-            if dropped_from is not None:
-                # Ignored records dropped as they were fetched: done, nothing to read.
-                await self.mark_done(message.tp, max(dropped_from, expected or 0), message.offset - 1)
-                end = dropped_from
+            note = self.ignored.take(message.topic, message.partition, message.offset)
+            if note is not None:
+                start = max(note.first, expected or 0)
+                # Records before `expected` were handed over already (a fetch again after a seek back).
+                carried = [_record(r, note.fetched_at) for r in note.carried if r.offset >= start]
+                if not carried:
+                    # Only ignored records dropped as they were fetched: done, nothing to read.
+                    await self.mark_done(message.tp, start, message.offset - 1)
+                end = note.first
         if expected is None or end <= expected:
-            return [], None
+            if not carried:
+                return [], None
+            return carried, (message.tp, end if expected is None else expected, message.offset - 1)
         records = await self._read(message.topic, message.partition, expected, end)
         complete = [r.offset for r in records] == list(range(expected, end))
         log.warning(
@@ -118,8 +139,8 @@ class GapGuard:
         )
         if not complete:
             log.error("%s: offsets %d-%d could not all be read", message.topic, expected, end - 1)
-            return records, None
-        return records, (message.tp, expected, end - 1)
+            return records + carried, None
+        return records + carried, (message.tp, expected, message.offset - 1 if carried else end - 1)
 
     async def mark_done(self, tp: Any, first: int, last: int) -> None:
         """Record a read range as done with faust, like a compacted range, so its commits move past it."""
@@ -136,19 +157,9 @@ class GapGuard:
             deadline = time.monotonic() + READ_TIMEOUT_S
             while (not records or records[-1].offset < end - 1) and time.monotonic() < deadline:
                 batch = await reader.getmany(tp, timeout_ms=500)
-                for item in batch.get(tp, []):
-                    if item.offset < end:
-                        records.append(
-                            Record(
-                                topic=topic,
-                                partition=partition,
-                                offset=item.offset,
-                                key=item.key,
-                                value=item.value or b"",
-                                timestamp=item.timestamp / 1000 if item.timestamp else None,
-                                time_in=time.monotonic(),
-                            )
-                        )
+                records.extend(
+                    _record(item, time.monotonic()) for item in batch.get(tp, []) if item.offset < end
+                )
         finally:
             await reader.stop()
         return records

@@ -98,10 +98,13 @@ class OneHopEngine:
             unacked.discard(message)
             if not app.flow_control.is_active() or message.generation_id != app.consumer_generation_id:
                 # Delivered as a rebalance or shutdown began: the group re-delivers it from the last commit.
+                self._discard_note(message)
                 continue
             if message.offset < self.received.get(message.tp, -1):
                 # Already buffered: delivered again after a resumed partition was sought back.
+                self._discard_note(message)
                 continue
+            # Records faust skipped, and those the fetch filter carried past faust (streams.worker.prefilter).
             missing, done = await self.guard.read_missing(message)
             group = self.group(message.partition)
             for n, record in enumerate(missing):
@@ -112,6 +115,10 @@ class OneHopEngine:
             group.add(record.topic, _ms(record.timestamp), record.offset, Pending(record, event, event))
             self.received[message.tp] = message.offset + 1
         await self._flow()
+
+    def _discard_note(self, message: Any) -> None:
+        if self.guard.ignored is not None:
+            self.guard.ignored.discard(message.topic, message.partition, message.offset)
 
     def _caught_up_in(self, partition: int, topic: str) -> bool:
         return self.caught_up(topic, partition)

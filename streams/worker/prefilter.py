@@ -1,20 +1,27 @@
-"""Input that lytewatch ignores is counted and dropped as it is fetched, before faust makes a message of it.
+"""Input that lytewatch ignores is counted and dropped as it is fetched, before faust makes a message of it;
+on the one-hop path the rest is carried past faust's per-message layer to the engine.
 
 A hospital's lab feed is mostly other tests. For each record faust builds a `Message` and an `Event`, steps a
 `Stream`, tracks and acknowledges an offset, and the engine buffers and orders it: about ten times what
 decoding it costs (docs/BENCHMARKS.md, "Ignored input dropped as it is fetched"), to end up counted as
 ignored. Here, in faust's consumer thread, every fetched record of the labs and orders topics is decoded (the
 decode the engine runs) and dropped when it gives nothing but ignored items: no event, no rejected item, no
-decode error. Anything else goes on to faust unchanged; what the filter decoded of it is kept for the engine
-(`decoded`), which decodes only what the filter did not (records read back by the gap guard, the last of a
-fetch, decode errors), so dead letters and their reasons stay where they were.
+decode error. What the filter decoded of the rest is kept for the engine (`decoded`), which decodes only what
+the filter did not (records read back by the gap guard, the last of a fetch, decode errors), so dead letters
+and their reasons stay where they were.
+
+The rest goes on to faust unchanged on the re-key path. On the one-hop path (`carry`) it is *carried*: noted
+with the next record handed on, which the engine receives from faust, and handed to the engine with it, as
+the gap guard hands over records it read back (docs/BENCHMARKS.md, "Records carried past faust").
 
 What keeps the guarantees:
 - The last record of each partition in a fetch is always handed on: the engine's "caught up" (received
   against the high-water), the partition's commit and readiness's processed offsets reach the end.
-- A record handed on after dropped ones carries the first dropped offset (`take`): the gap guard records
-  that range as done with faust, so its commits move past it (also right after an assignment, where faust
-  itself does not), and does not read it back as skipped.
+- A record handed on after dropped or carried ones notes the first offset not handed on (`take`): the gap
+  guard hands the engine the carried records before it and records the range as done with faust once the
+  last of them is applied (at once when only dropped ones are in it), so its commits move past it (also
+  right after an assignment, where faust itself does not), and does not read it back as skipped. A note
+  lost (a rebalance, the bounds below) only costs a read-back: the guard reads the range from the broker.
 - The dropped records are counted (input and ignored, with the reason the engine would give) when that
   record reaches the gap guard, on the loop thread in one go, so a scrape never sees half of it.
 """
@@ -23,8 +30,10 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 import weakref
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
@@ -38,12 +47,30 @@ from streams.worker.tally import BatchTally
 
 #: Input kinds whose traffic is mostly ignored (other tests, other drugs); ADT and acks are nearly all used.
 FILTERED_KINDS = ("labs", "orders")
-# Entries whose record never reached the guard (a rebalance dropped it) are forgotten past this many.
-_MAX_PENDING = 100_000
+# Notes whose record never reached the guard (a rebalance dropped it) are forgotten past this many.
+_MAX_PENDING = 10_000
 # Decoded messages waiting for the engine (~1.6 KB each): up to ~25,000 were in flight while the throughput
 # bench drained its backlog. Past this many the oldest go (one never taken: faust discards a record fetched
 # again after a seek back); a record whose note went is decoded by the engine.
 _MAX_DECODED = 50_000
+# Records carried in notes at once (each holds its raw value): past this many, records are handed on to faust
+# one by one until the engine has taken enough. Bounds the memory of a backlog fetched faster than applied.
+_MAX_CARRIED = 20_000
+
+
+@dataclass(slots=True)
+class Note:
+    """What the filter did with the records before one it handed on."""
+
+    # The first offset not handed on.
+    first: int
+    # The dropped ones, counted.
+    tally: BatchTally = field(default_factory=BatchTally)
+    # The carried ones (aiokafka ConsumerRecords), in offset order.
+    carried: list[Any] = field(default_factory=list)
+    # Monotonic time of the fetch: when the carried records reached the worker.
+    fetched_at: float = field(default_factory=time.monotonic)
+
 
 _filters: weakref.WeakKeyDictionary[Any, IgnoredInput] = weakref.WeakKeyDictionary()
 
@@ -56,14 +83,17 @@ class IgnoredInput:
         self.kinds = {topic: kind for kind, topic in settings.input_topics.items() if kind in FILTERED_KINDS}
         self.tz = settings.tz
         self.mapping = mapping
-        # (topic, partition, offset of a record handed on) -> (first offset dropped before it, their counts)
-        self._before: dict[tuple[str, int, int], tuple[int, BatchTally]] = {}
-        # (topic, partition, offset of a record handed on) -> what the filter decoded of it
+        # Set by the one-hop engine before the consumer starts: carry what is not dropped.
+        self.carry = False
+        # (topic, partition, offset of a record handed on) -> what was dropped and carried before it
+        self._before: dict[tuple[str, int, int], Note] = {}
+        self._carried = 0
+        # (topic, partition, offset of a record handed on or carried) -> what the filter decoded of it
         self._decoded: dict[tuple[str, int, int], Decoded] = {}
         self._lock = threading.Lock()
 
     def filter(self, records: Mapping[Any, list[Any]]) -> dict[Any, list[Any]]:
-        """A fetch's records (aiokafka's TopicPartition -> ConsumerRecords) less the ignored ones."""
+        """A fetch's records (aiokafka's TopicPartition -> ConsumerRecords) less those dropped or carried."""
         out: dict[Any, list[Any]] = {}
         for tp, batch in records.items():
             kind = self.kinds.get(tp.topic)
@@ -72,36 +102,55 @@ class IgnoredInput:
 
     def _filter(self, kind: Any, batch: list[Any]) -> list[Any]:
         kept: list[Any] = []
-        first: int | None = None
-        tally = BatchTally()
+        notes: list[tuple[tuple[str, int, int], Note | None]] = []
+        note: Note | None = None
         last = len(batch) - 1
+        # Read without the lock: a bound, not an exact count.
+        room = _MAX_CARRIED - self._carried if self.carry else 0
         decoded_kept: list[tuple[tuple[str, int, int], Decoded]] = []
         for n, record in enumerate(batch):
             decoded = self._decode(kind, record) if n < last else None
             if decoded is not None and not decoded.events and not decoded.rejected:
                 # Nothing but ignored items: dropped, and counted as ingest would count it.
-                if first is None:
-                    first = record.offset
-                tally.ignored_message(record.topic, decoded)
+                if note is None:
+                    note = Note(record.offset)
+                note.tally.ignored_message(record.topic, decoded)
                 continue
             where = (record.topic, record.partition, record.offset)
             if decoded is not None:
                 decoded_kept.append((where, decoded))
-            if first is not None:
-                with self._lock:
-                    if len(self._before) >= _MAX_PENDING:
-                        self._before.clear()
-                    self._before[where] = (first, tally)
-                first, tally = None, BatchTally()
+            if n < last and room > 0:
+                if note is None:
+                    note = Note(record.offset)
+                note.carried.append(record)
+                room -= 1
+                continue
+            # Also where nothing came before it: a note left from an earlier fetch of this record is stale.
+            notes.append((where, note))
+            note = None
             kept.append(record)
-        if decoded_kept:
-            with self._lock:
+        with self._lock:
+            if len(self._before) >= _MAX_PENDING:
+                self._forget_notes(list(self._before))
+            for where, each in notes:
+                self._forget_notes([where])
+                if each is not None:
+                    self._before[where] = each
+                    self._carried += len(each.carried)
+            if decoded_kept:
                 self._decoded.update(decoded_kept)
                 excess = len(self._decoded) - _MAX_DECODED
                 if excess > 0:
                     for key in list(itertools.islice(self._decoded, excess)):
                         del self._decoded[key]
         return kept
+
+    def _forget_notes(self, keys: list[tuple[str, int, int]]) -> None:
+        """Drop these notes (under the lock); their records are read back by the gap guard if still due."""
+        for key in keys:
+            note = self._before.pop(key, None)
+            if note is not None:
+                self._carried -= len(note.carried)
 
     def _decode(self, kind: Any, record: Any) -> Decoded | None:
         """The record decoded as the engine would; None if it cannot be (the engine says why)."""
@@ -126,19 +175,28 @@ class IgnoredInput:
         """
         partitions = {(tp.topic, tp.partition) for tp in tps}
         with self._lock:
-            for notes in (self._before, self._decoded):
-                for key in [key for key in notes if key[:2] in partitions]:
-                    del notes[key]
+            self._forget_notes([key for key in self._before if key[:2] in partitions])
+            for key in [key for key in self._decoded if key[:2] in partitions]:
+                del self._decoded[key]
 
-    def take(self, topic: str, partition: int, offset: int) -> int | None:
-        """The first offset dropped right before this record (None if none), its dropped records counted."""
+    def discard(self, topic: str, partition: int, offset: int) -> None:
+        """Forget the note of a record the engine does not take (it had it already): nothing counted."""
         with self._lock:
-            entry = self._before.pop((topic, partition, offset), None)
-        if entry is None:
-            return None
-        first, tally = entry
-        tally.publish(self.metrics)
-        return first
+            self._forget_notes([(topic, partition, offset)])
+
+    def take(self, topic: str, partition: int, offset: int) -> Note | None:
+        """What was dropped and carried right before this record (None if nothing); the dropped counted."""
+        with self._lock:
+            note = self._before.pop((topic, partition, offset), None)
+            if note is not None:
+                self._carried -= len(note.carried)
+            # Notes of earlier records of the partition can no longer be taken: their records were fetched,
+            # then dropped by faust (a pause) and fetched again after the engine sought back.
+            here = (topic, partition)
+            self._forget_notes([key for key in self._before if key[:2] == here and key[2] < offset])
+        if note is not None:
+            note.tally.publish(self.metrics)
+        return note
 
 
 def of(app: Any) -> IgnoredInput | None:

@@ -22,6 +22,9 @@ def register_agents(runtime: Runtime) -> None:
         return GapGuard(runtime.settings, runtime.app.consumer, ignored)
 
     if runtime.engine_path.one_hop:
+        if ignored is not None:
+            # The engine takes the records the filter carries past faust (with the gap guard's read-backs).
+            ignored.carry = True
         guard = new_guard()
         guards.append(guard)
         register_one_hop(runtime, guard)

@@ -1,4 +1,5 @@
-"""The gap guard reads, from the real broker, the offsets faust skipped, and tells faust they are done."""
+"""The gap guard reads, from the real broker, the offsets faust skipped, hands over the records the fetch
+filter carried past faust, and tells faust they are done."""
 
 from __future__ import annotations
 
@@ -9,9 +10,14 @@ from typing import Any
 
 import pytest
 from aiokafka import TopicPartition
+from aiokafka.structs import ConsumerRecord
+from prometheus_client import CollectorRegistry
 
+from alerts.codes import DEFAULT_MAPPING
+from streams.metrics import Metrics
 from streams.settings import load_settings
 from streams.worker.gaps import GapGuard
+from streams.worker.prefilter import IgnoredInput
 from tests.support.kafka import create_topics, produce
 
 pytestmark = pytest.mark.integration
@@ -86,3 +92,30 @@ def test_the_first_message_after_an_assignment_is_checked_against_the_commit(
     guard.forget([tp])
     faust._committed_offset[tp] = 5
     assert asyncio.run(guard.missing_before(Delivered(topic, 0, 5))) == []
+
+
+def test_records_carried_past_faust_follow_a_skip_read_back_and_the_range_is_done_only_once_applied(
+    kafka_bootstrap: str, unique_name: Callable[[str], str]
+) -> None:
+    topic = unique_name("gaps-carried")
+    asyncio.run(create_topics(kafka_bootstrap, [topic], partitions=1))
+    values = [f"m{n}".encode() for n in range(10)]
+    asyncio.run(produce(kafka_bootstrap, topic, [(b"k", value) for value in values]))
+    settings = load_settings(
+        {"LYTEWATCH_BROKER": f"kafka://{kafka_bootstrap}", "LYTEWATCH_TOPIC_LABS": topic}
+    )
+    tp = TopicPartition(topic, 0)
+    ignored = IgnoredInput(settings, DEFAULT_MAPPING, Metrics(CollectorRegistry()))
+    ignored.carry = True
+    # Fetched from offset 6 (4 and 5 skipped by faust): undecodable values, so none is dropped; 6-8 carried.
+    fetched = [ConsumerRecord(topic, 0, n, 0, 0, b"k", values[n], None, 2, 2, []) for n in range(6, 10)]
+    assert [r.offset for r in ignored.filter({tp: fetched})[tp]] == [9]
+    faust = FaustBookkeeping({tp: 4})
+    guard = GapGuard(settings, faust, ignored)
+
+    records, done = asyncio.run(guard.read_missing(Delivered(topic, 0, 9)))
+    # The skip read back from the broker, then the carried records: the partition's order.
+    assert [(r.offset, r.value) for r in records] == [(n, values[n]) for n in range(4, 9)]
+    # One range, for the engine to mark done once the last of them is applied; nothing marked before.
+    assert done == (tp, 4, 8)
+    assert faust.gaps == []

@@ -1,5 +1,6 @@
 """The fetch filter drops only what the engine would count as ignored, keeps each partition's last record, and
-hands the gap guard the dropped range and its counts with the record after it."""
+hands the gap guard the dropped range and its counts with the record after it; on the one-hop path it carries
+the rest past faust with that record, within its bound."""
 
 from __future__ import annotations
 
@@ -68,10 +69,68 @@ def test_ignored_records_are_dropped_but_the_last_of_the_partition_is_kept() -> 
     kept = ignored.filter({TopicPartition(LABS, 0): batch})[TopicPartition(LABS, 0)]
     # The K result, the undecodable record (the engine dead-letters it) and the last record go on.
     assert [r.offset for r in kept] == [102, 104, 106]
-    assert ignored.take(LABS, 0, 102) == 100
-    assert ignored.take(LABS, 0, 104) == 103
-    assert ignored.take(LABS, 0, 106) == 105
+    assert first_dropped(ignored, 102) == 100
+    assert first_dropped(ignored, 104) == 103
+    assert first_dropped(ignored, 106) == 105
     assert ignored.take(LABS, 0, 106) is None  # taken once
+
+
+def first_dropped(ignored: IgnoredInput, offset: int, partition: int = 0) -> int | None:
+    note = ignored.take(LABS, partition, offset)
+    assert note is None or not note.carried
+    return None if note is None else note.first
+
+
+def test_on_the_one_hop_path_what_is_not_dropped_is_carried_with_the_last_record() -> None:
+    metrics = Metrics(CollectorRegistry())
+    ignored = IgnoredInput(SETTINGS, DEFAULT_MAPPING, metrics)
+    ignored.carry = True
+    others = other_tests(6)
+    batch = records(LABS, [others[0], others[1], POTASSIUM, others[2], b"{not json", others[3], others[4]])
+    kept = ignored.filter({TopicPartition(LABS, 0): batch})[TopicPartition(LABS, 0)]
+    # Only the last record goes through faust; the K result and the undecodable one ride with it, in order.
+    assert [r.offset for r in kept] == [106]
+    note = ignored.take(LABS, 0, 106)
+    assert note is not None
+    assert note.first == 100
+    assert [r.offset for r in note.carried] == [102, 104]
+    assert ignored.decoded(LABS, 0, 102) is not None  # the engine does not decode it again
+    assert ignored.decoded(LABS, 0, 104) is None  # the engine decodes it, and dead-letters it
+    assert value(metrics, "lytewatch_ignored_total", topic=LABS) == 4
+
+
+def test_past_its_bound_the_filter_hands_records_on_instead_of_carrying_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(prefilter, "_MAX_CARRIED", 2)
+    ignored = IgnoredInput(SETTINGS, DEFAULT_MAPPING, Metrics(CollectorRegistry()))
+    ignored.carry = True
+    fetch = {TopicPartition(LABS, 0): records(LABS, [POTASSIUM] * 5)}
+    assert [r.offset for r in ignored.filter(fetch)[TopicPartition(LABS, 0)]] == [102, 103, 104]
+    # The same records fetched again (faust dropped them for a pause): the old note still takes the room, so
+    # they are handed on, and 102 handed on forgets its old note.
+    assert [r.offset for r in ignored.filter(fetch)[TopicPartition(LABS, 0)]] == [100, 101, 102, 103, 104]
+    assert ignored.take(LABS, 0, 102) is None
+    # A third time, there is room again.
+    assert [r.offset for r in ignored.filter(fetch)[TopicPartition(LABS, 0)]] == [102, 103, 104]
+    note = ignored.take(LABS, 0, 102)
+    assert note is not None
+    assert [r.offset for r in note.carried] == [100, 101]
+    # Taken: there is room again.
+    later = {TopicPartition(LABS, 0): records(LABS, [POTASSIUM] * 3, first_offset=105)}
+    assert [r.offset for r in ignored.filter(later)[TopicPartition(LABS, 0)]] == [107]
+
+
+def test_a_note_of_an_earlier_record_of_the_partition_is_forgotten_when_a_later_one_is_taken() -> None:
+    ignored = IgnoredInput(SETTINGS, DEFAULT_MAPPING, Metrics(CollectorRegistry()))
+    ignored.carry = True
+    ignored.filter({TopicPartition(LABS, 0): records(LABS, [POTASSIUM] * 3)})
+    ignored.filter({TopicPartition(LABS, 0): records(LABS, [POTASSIUM] * 3, first_offset=103)})
+    ignored.filter({TopicPartition(LABS, 1): records(LABS, [POTASSIUM] * 3, partition=1)})
+    # 102 never reached the engine (faust dropped it); 105 did: 102's note can never be taken any more.
+    assert ignored.take(LABS, 0, 105) is not None
+    assert ignored.take(LABS, 0, 102) is None
+    assert ignored.take(LABS, 1, 102) is not None  # another partition's note is kept
 
 
 def test_what_the_filter_decoded_of_a_kept_record_reaches_the_engine_once_and_ingests_the_same() -> None:
@@ -154,7 +213,7 @@ def test_an_assignment_forgets_the_notes_of_its_partitions() -> None:
     # Partition 0 is fetched again from its commit and noted anew; partition 1 keeps its notes.
     assert ignored.take(LABS, 0, 101) is None
     assert ignored.decoded(LABS, 0, 101) is None
-    assert ignored.take(LABS, 1, 101) == 100
+    assert first_dropped(ignored, 101, partition=1) == 100
     assert ignored.decoded(LABS, 1, 101) is not None
     assert value(metrics, "lytewatch_ignored_total", topic=LABS) == 1
 
