@@ -28,7 +28,6 @@ What keeps the guarantees:
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import threading
 import time
@@ -54,12 +53,9 @@ _MAX_PENDING = 10_000
 # bench drained its backlog. Past this many the oldest go (one never taken: faust discards a record fetched
 # again after a seek back); a record whose note went is decoded by the engine.
 _MAX_DECODED = 50_000
-# Records carried in notes at once (each holds its raw value and decode, ~2 KB): past this many, a fetch waits
-# until the engine has taken enough, at most _ROOM_WAIT_S, then hands records on to faust one by one. Bounds
-# the memory of a backlog fetched faster than it is applied.
+# Records carried in notes at once (each holds its raw value): past this many, records are handed on to faust
+# one by one until the engine has taken enough. Bounds the memory of a backlog fetched faster than applied.
 _MAX_CARRIED = 20_000
-_ROOM_WAIT_S = 1.0
-_ROOM_POLL_S = 0.005
 
 
 @dataclass(slots=True)
@@ -149,11 +145,6 @@ class IgnoredInput:
                         del self._decoded[key]
         return kept
 
-    @property
-    def carried(self) -> int:
-        """Records carried in notes not taken yet."""
-        return self._carried
-
     def _forget_notes(self, keys: list[tuple[str, int, int]]) -> None:
         """Drop these notes (under the lock); their records are read back by the gap guard if still due."""
         for key in keys:
@@ -216,16 +207,7 @@ async def _fetch_records_without_ignored(self: Any, consumer: Any, active_partit
     fetch = standby_handover.fetch_records_of_unpaused_partitions
     records = await fetch(self, consumer, active_partitions, **kw)
     ignored = _filters.get(self.app)
-    if ignored is None or not records:
-        return records
-    # The engine takes notes as it receives their records: while it is busy applying a backlog, the fetch
-    # waits for room (as faust's full queue makes it wait) rather than hand records on one by one, which
-    # costs the engine more than the wait (docs/BENCHMARKS.md, "Records carried past faust").
-    waited = 0.0
-    while ignored.carry and ignored.carried >= _MAX_CARRIED and waited < _ROOM_WAIT_S:
-        await asyncio.sleep(_ROOM_POLL_S)
-        waited += _ROOM_POLL_S
-    return ignored.filter(records)
+    return ignored.filter(records) if ignored is not None and records else records
 
 
 def apply(app: Any, settings: Settings, mapping: CodeMapping, metrics: Metrics) -> IgnoredInput:

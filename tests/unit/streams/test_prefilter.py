@@ -4,9 +4,7 @@ the rest past faust with that record, within its bound."""
 
 from __future__ import annotations
 
-import asyncio
 import random
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -234,39 +232,3 @@ def test_past_its_bound_the_filter_forgets_the_oldest_decoded_messages(
         True,
         False,
     ]
-
-
-def test_a_fetch_waits_for_the_engine_to_take_notes_when_too_many_records_are_carried(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(prefilter, "_MAX_CARRIED", 2)
-    ignored = IgnoredInput(SETTINGS, DEFAULT_MAPPING, Metrics(CollectorRegistry()))
-    ignored.carry = True
-    ignored.filter({TopicPartition(LABS, 0): records(LABS, [POTASSIUM] * 3)})  # 100 and 101 carried
-    fetched = {TopicPartition(LABS, 1): records(LABS, [POTASSIUM] * 3, partition=1)}
-
-    async def fetch(*args: Any, **kwargs: Any) -> dict[Any, list[Any]]:
-        return fetched
-
-    monkeypatch.setattr(prefilter.standby_handover, "fetch_records_of_unpaused_partitions", fetch)
-
-    class ConsumerThread:
-        app = CollectorRegistry()  # any object faust's thread would name as its app
-
-    prefilter._filters[ConsumerThread.app] = ignored
-
-    async def engine_takes_the_note_later() -> None:
-        await asyncio.sleep(0.05)
-        ignored.take(LABS, 0, 102)
-
-    async def main() -> tuple[dict[Any, list[Any]], float]:
-        taking = asyncio.create_task(engine_takes_the_note_later())
-        started = time.monotonic()
-        out = await prefilter._fetch_records_without_ignored(ConsumerThread(), None, None)
-        await taking
-        return out, time.monotonic() - started
-
-    out, waited = asyncio.run(main())
-    # It waited for the note to be taken, then carried again instead of handing every record on.
-    assert waited >= 0.05
-    assert [r.offset for r in out[TopicPartition(LABS, 1)]] == [102]
