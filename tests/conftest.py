@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import sys
@@ -10,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from aiokafka.errors import KafkaError
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -18,6 +20,7 @@ MIMIC_DIR = SHARED / "data" / "mimic-iv-demo"
 sys.path.insert(0, str(REPO / "deploy" / "kafka"))
 from wait_ready import broker_count  # noqa: E402
 
+from tests.support.kafka import delete_topics, topic_names  # noqa: E402
 from tests.support.processes import Process, stop_leftovers  # noqa: E402
 
 
@@ -32,15 +35,27 @@ def _no_process_outlives_its_test() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap() -> str:
-    """host:port of the real local broker (`make kafka-up`); a test that needs it fails loudly without it."""
+def kafka_bootstrap() -> Iterator[str]:
+    """host:port of the real local broker (`make kafka-up`); a test that needs it fails loudly without it.
+
+    The topics the session's tests made (`unique_name`'s `t-` names, workers' changelogs with them) are
+    deleted at its end: a development broker otherwise collects thousands, and every client's metadata
+    refresh reads them all (docs/BENCHMARKS.md, "Garbage collection").
+    """
     bootstrap = os.environ.get("LYTEWATCH_TEST_KAFKA", "127.0.0.1:9092")
     host, _, port = bootstrap.partition(":")
     try:
         broker_count(host, int(port), timeout=5.0)
     except OSError as exc:
         pytest.fail(f"no Kafka broker answers at {bootstrap} ({exc}); run `make kafka-up` first")
-    return bootstrap
+    before = asyncio.run(topic_names(bootstrap))
+    yield bootstrap
+    try:
+        made = {name for name in asyncio.run(topic_names(bootstrap)) - before if name.startswith("t-")}
+        asyncio.run(delete_topics(bootstrap, made))
+    except (KafkaError, OSError) as exc:
+        # Leftover topics cost a development broker some metadata, not a test its result.
+        print(f"\ntest topics not deleted: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
 @pytest.fixture

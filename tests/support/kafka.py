@@ -24,6 +24,28 @@ async def create_topics(bootstrap: str, names: Iterable[str], partitions: int = 
         await admin.close()
 
 
+async def topic_names(bootstrap: str) -> set[str]:
+    """Every topic on the broker."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        return set(await admin.list_topics())
+    finally:
+        await admin.close()
+
+
+async def delete_topics(bootstrap: str, names: Iterable[str], chunk: int = 100) -> None:
+    """Delete topics, a chunk per request."""
+    names = sorted(names)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        for start in range(0, len(names), chunk):
+            await admin.delete_topics(names[start : start + chunk], timeout_ms=30_000)
+    finally:
+        await admin.close()
+
+
 async def produce(bootstrap: str, topic: str, messages: Iterable[tuple[bytes | None, bytes]]) -> None:
     """Produce (key, value) pairs and wait until every one is acknowledged."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
