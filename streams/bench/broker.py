@@ -210,6 +210,10 @@ class WorkerProcess(Child):
                 samples.setdefault(sample.name, {})[labels] = float(sample.value)
         return samples
 
+    async def inputs_counted(self) -> int:
+        """Input messages the worker has taken so far (used, ignored or dead-lettered), by its own counter."""
+        return int(sum((await self.metrics()).get("lytewatch_input_messages_total", {}).values()))
+
     def rss_bytes(self) -> int:
         """VmRSS of the worker process, from /proc/<pid>/status."""
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():

@@ -57,8 +57,7 @@ async def timed_drain(progress: GroupProgress, child: Child, events: int, *, lim
     if isinstance(child, WorkerProcess):
         # The worker applies records well before it commits them (its commits wait for the producer to flush):
         # what its own input counter says by then is done too, as in phases._backlog.
-        counted = (await child.metrics()).get("lytewatch_input_messages_total", {})
-        done = max(done, min(total, int(sum(counted.values()))))
+        done = max(done, min(total, await child.inputs_counted()))
     if done >= total:
         started, cpu_started, done = child.started, 0.0, 0
     drained = await progress.wait_drained(child, limit_s=limit_s, poll=0.05)

@@ -129,8 +129,7 @@ async def _backlog(base: Settings, run_id: str, phase_name: str, key: str, feed:
                 ready = await worker.wait_ready()
                 cpu_at_ready = worker.cpu_seconds()
                 done_at_ready, _ = await progress.snapshot()
-                counted = (await worker.metrics()).get("lytewatch_input_messages_total", {})
-                inputs_at_ready = sum(counted.values())
+                inputs_at_ready = await worker.inputs_counted()
                 drained = await progress.wait_drained(worker, limit_s=max(600.0, produced / 50))
                 cpu_used = worker.cpu_seconds() - cpu_at_ready
                 _, total = await progress.snapshot()

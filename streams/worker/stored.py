@@ -46,8 +46,7 @@ def encode_stored(stored: StoredPatient) -> bytes:
     state = stored.state
     if state is not None:
         # The sweep reads this instead of decoding every patient's state (a record without it is decoded).
-        open_alerts = [[rule, alert.severity] for rule, alert in state.alerts.items()]
-        header["sweep"] = [state.clock, state.discharged_at, open_alerts]
+        header["sweep"] = _sweep_fields(state)
     body = encode_state(state) if state is not None else b""
     return orjson.dumps(header) + _SEPARATOR + body
 
@@ -69,14 +68,18 @@ def sweep_summary(raw: bytes) -> SweepSummary:
     meta = orjson.loads(header)
     touched_at = float(meta.get("touched_at", 0.0))
     swept = meta.get("sweep")
-    if swept is not None:
-        clock, discharged_at, open_alerts = swept
-        return SweepSummary(touched_at, clock, discharged_at, tuple((r, s) for r, s in open_alerts))
-    if not body:
-        return SweepSummary(touched_at)
-    state = decode_state(body)
-    open_pairs = tuple((rule, alert.severity) for rule, alert in state.alerts.items())
-    return SweepSummary(touched_at, state.clock, state.discharged_at, open_pairs)
+    if swept is None:
+        if not body:
+            return SweepSummary(touched_at)
+        swept = _sweep_fields(decode_state(body))
+    clock, discharged_at, open_alerts = swept
+    return SweepSummary(touched_at, clock, discharged_at, tuple((r, s) for r, s in open_alerts))
+
+
+def _sweep_fields(state: PatientState) -> list[object]:
+    """The header's "sweep": [clock, discharged_at, [[rule, severity], ...] of the open alerts]."""
+    open_alerts = [[rule, alert.severity] for rule, alert in state.alerts.items()]
+    return [state.clock, state.discharged_at, open_alerts]
 
 
 @dataclass(frozen=True, slots=True)
