@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 TIE_ORDER = ("adt", "orders", "labs", "acks")
 # Kafka Streams' buffered.records.per.partition: a partition this far ahead is paused until half drained.
 MAX_BUFFERED = 1000
+# Records applied as one batch at most. Up to BATCH_MAX arrive per take, but a backlog leaves more buffered:
+# one batch for all of it writes a patient seen twice once and waits for the broker's acks once.
+PICK_MAX = 2000
 _PARTITION_CACHE_MAX = 100_000
 
 
@@ -212,18 +215,26 @@ class OneHopEngine:
         now = time.monotonic()
         picked: list[Pending] = []
         enforced_before = sum(group.enforced for group in self.groups.values())
+        asks = [
+            (
+                group,
+                functools.partial(self._caught_up_in, partition),
+                functools.partial(self._behind_in, partition),
+            )
+            for partition, group in self.groups.items()
+        ]
+        # Runs of a group's records in turn, so that no partition waits for another one's backlog.
+        share = max(1, PICK_MAX // max(1, len(asks)))
         progress = True
-        while progress and len(picked) < BATCH_MAX:
+        while progress and len(picked) < PICK_MAX:
             progress = False
-            for partition, group in self.groups.items():
-                entry = group.pop(
-                    now,
-                    functools.partial(self._caught_up_in, partition),
-                    functools.partial(self._behind_in, partition),
-                )
-                if entry is not None:
-                    picked.append(entry.item)
+            for group, caught_up, behind in asks:
+                run = group.pop_run(now, caught_up, behind, min(share, PICK_MAX - len(picked)))
+                if run:
+                    picked.extend(entry.item for entry in run)
                     progress = True
+                if len(picked) >= PICK_MAX:
+                    break
         enforced = sum(group.enforced for group in self.groups.values()) - enforced_before
         if enforced:
             self.runtime.metrics.order_enforced.inc(enforced)

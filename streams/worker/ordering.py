@@ -94,14 +94,41 @@ class PartitionGroup(Generic[T]):
         self, now: float, caught_up: Callable[[str], bool], behind: Callable[[str], bool] = _never
     ) -> Buffered[T] | None:
         """The next record in timestamp order, or None if the group is empty or must wait for a topic."""
-        heads = [queue for queue in self._queues.values() if queue]
-        if not heads:
-            return None
-        if self.waiting_for(now, caught_up, behind):
-            return None
-        if self._empty_since:
-            # Only topics whose idle time ran out are left here: going on without them.
-            self.enforced += 1
-            self.gave_up_on = tuple(self._empty_since)
-        best = min(heads, key=lambda q: (q[0].timestamp_ms, q[0].rank, q[0].offset))
-        return best.popleft()
+        run = self.pop_run(now, caught_up, behind, 1)
+        return run[0] if run else None
+
+    def pop_run(
+        self,
+        now: float,
+        caught_up: Callable[[str], bool],
+        behind: Callable[[str], bool] = _never,
+        limit: int = 1,
+    ) -> list[Buffered[T]]:
+        """Up to `limit` next records in timestamp order: what `pop` gives called that many times.
+
+        The topics to wait for are asked again only when a queue runs empty: until then every topic that
+        held the group back before still has records, and the answers for the empty ones belong to the
+        same moment (`now`), as in Kafka Streams, which asks once per processing loop.
+        """
+        run: list[Buffered[T]] = []
+        while len(run) < limit:
+            heads = [queue for queue in self._queues.values() if queue]
+            if not heads or self.waiting_for(now, caught_up, behind):
+                break
+            given_up = bool(self._empty_since)
+            if given_up:
+                # Only topics whose idle time ran out are left here: going on without them.
+                self.gave_up_on = tuple(self._empty_since)
+            while len(run) < limit:
+                best = heads[0] if len(heads) == 1 else min(heads, key=_head_order)
+                run.append(best.popleft())
+                if given_up:
+                    self.enforced += 1
+                if not best:
+                    break
+        return run
+
+
+def _head_order(queue: deque[Buffered[T]]) -> tuple[int, int, int]:
+    head = queue[0]
+    return head.timestamp_ms, head.rank, head.offset

@@ -164,3 +164,53 @@ def test_with_every_topic_buffered_the_output_is_sorted_by_timestamp_rank_offset
     while (entry := group.pop(0.0, everything_caught_up)) is not None:
         out.append(entry.item)
     assert out == sorted(expected)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(TOPICS), st.integers(min_value=0, max_value=50), st.sampled_from(TOPICS[:3])
+        ),
+        min_size=1,
+        max_size=60,
+    ),
+    st.integers(min_value=1, max_value=7),
+)
+def test_a_run_of_records_is_what_popping_them_one_by_one_gives(
+    records: list[tuple[str, int, str]], limit: int
+) -> None:
+    """Also when some topics may still deliver: a run stops where single pops would start to wait."""
+    groups = [PartitionGroup[tuple[int, int, int]](TOPICS, 1.0) for _ in range(2)]
+    lagging = {lag for _, _, lag in records[:1]}
+
+    def caught_up(topic: str) -> bool:
+        return topic not in lagging
+
+    last = dict.fromkeys(TOPICS, 0)
+    for offset, (topic, step, _) in enumerate(records):
+        last[topic] += step
+        for group in groups:
+            group.add(topic, last[topic], offset, (last[topic], TOPICS.index(topic), offset))
+    by_run, one_by_one = groups
+    runs = []
+    while run := by_run.pop_run(0.0, caught_up, limit=limit):
+        assert len(run) <= limit
+        runs.extend(entry.item for entry in run)
+    singles = []
+    while (entry := one_by_one.pop(0.0, caught_up)) is not None:
+        singles.append(entry.item)
+    assert runs == singles
+    assert len(by_run) == len(one_by_one)
+
+
+def test_a_run_stops_where_a_topic_that_may_still_deliver_runs_empty(
+    make_group: Callable[..., PartitionGroup[str]],
+) -> None:
+    group = make_group(idle_s=60.0)
+    group.add("orders", 10, 0, "order")
+    group.add("labs", 20, 0, "lab 0")
+    group.add("labs", 30, 1, "lab 1")
+    # orders may deliver more: once its one record is applied, the labs after it must wait.
+    run = group.pop_run(0.0, lambda topic: topic not in {"orders", "labs"}, limit=10)
+    assert [entry.item for entry in run] == ["order"]
+    assert len(group) == 2
