@@ -85,8 +85,9 @@ class IgnoredInput:
         self.mapping = mapping
         # Set by the one-hop engine before the consumer starts: carry what is not dropped.
         self.carry = False
-        # (topic, partition, offset of a record handed on) -> what was dropped and carried before it
-        self._before: dict[tuple[str, int, int], Note] = {}
+        # (topic, partition) -> offset of a record handed on -> what was dropped and carried before it
+        self._before: dict[tuple[str, int], dict[int, Note]] = {}
+        self._notes = 0
         self._carried = 0
         # (topic, partition, offset of a record handed on or carried) -> what the filter decoded of it
         self._decoded: dict[tuple[str, int, int], Decoded] = {}
@@ -130,12 +131,13 @@ class IgnoredInput:
             note = None
             kept.append(record)
         with self._lock:
-            if len(self._before) >= _MAX_PENDING:
-                self._forget_notes(list(self._before))
+            if self._notes >= _MAX_PENDING:
+                self._forget_notes(self._noted())
             for where, each in notes:
                 self._forget_notes([where])
                 if each is not None:
-                    self._before[where] = each
+                    self._before.setdefault(where[:2], {})[where[2]] = each
+                    self._notes += 1
                     self._carried += len(each.carried)
             if decoded_kept:
                 self._decoded.update(decoded_kept)
@@ -145,11 +147,22 @@ class IgnoredInput:
                         del self._decoded[key]
         return kept
 
+    def _noted(self, partitions: set[tuple[str, int]] | None = None) -> list[tuple[str, int, int]]:
+        """(topic, partition, offset) of every note, or of those of these partitions."""
+        return [
+            (*tp, offset)
+            for tp, notes_of in self._before.items()
+            if partitions is None or tp in partitions
+            for offset in notes_of
+        ]
+
     def _forget_notes(self, keys: list[tuple[str, int, int]]) -> None:
         """Drop these notes (under the lock); their records are read back by the gap guard if still due."""
-        for key in keys:
-            note = self._before.pop(key, None)
+        for topic, partition, offset in keys:
+            notes_of = self._before.get((topic, partition))
+            note = notes_of.pop(offset, None) if notes_of else None
             if note is not None:
+                self._notes -= 1
                 self._carried -= len(note.carried)
 
     def _decode(self, kind: Any, record: Any) -> Decoded | None:
@@ -175,7 +188,7 @@ class IgnoredInput:
         """
         partitions = {(tp.topic, tp.partition) for tp in tps}
         with self._lock:
-            self._forget_notes([key for key in self._before if key[:2] in partitions])
+            self._forget_notes(self._noted(partitions))
             for key in [key for key in self._decoded if key[:2] in partitions]:
                 del self._decoded[key]
 
@@ -187,13 +200,11 @@ class IgnoredInput:
     def take(self, topic: str, partition: int, offset: int) -> Note | None:
         """What was dropped and carried right before this record (None if nothing); the dropped counted."""
         with self._lock:
-            note = self._before.pop((topic, partition, offset), None)
-            if note is not None:
-                self._carried -= len(note.carried)
-            # Notes of earlier records of the partition can no longer be taken: their records were fetched,
-            # then dropped by faust (a pause) and fetched again after the engine sought back.
-            here = (topic, partition)
-            self._forget_notes([key for key in self._before if key[:2] == here and key[2] < offset])
+            notes_of = self._before.get((topic, partition), {})
+            note = notes_of.get(offset)
+            # Also the notes of earlier records of the partition: they can no longer be taken (their
+            # records were fetched, then dropped by faust for a pause, and fetched again after a seek back).
+            self._forget_notes([(topic, partition, earlier) for earlier in notes_of if earlier <= offset])
         if note is not None:
             note.tally.publish(self.metrics)
         return note
