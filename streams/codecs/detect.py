@@ -10,7 +10,7 @@ import orjson
 from alerts.codes import CodeMapping
 from alerts.errors import AlertsError, DeadLetterReason
 from streams.codecs.base import Decoded, Format
-from streams.codecs.fast import certainly_ignored
+from streams.codecs.fast import certainly_ignored, ignored_oru
 from streams.codecs.fhir import decode_fhir
 from streams.codecs.hl7v2 import decode_hl7
 from streams.codecs.limits import within_limits
@@ -53,7 +53,8 @@ def _decode(
         except UnicodeDecodeError:
             # Many HL7 feeds are Latin-1; every byte string is valid Latin-1, so this never fails.
             text = body.decode("latin-1")
-        return decode_hl7(kind, text, tz=tz, mapping=mapping)
+        ignored = ignored_oru(kind, text, mapping)
+        return ignored if ignored is not None else decode_hl7(kind, text, tz=tz, mapping=mapping)
     try:
         obj: Any = orjson.loads(raw.removeprefix(_BOM))
     except orjson.JSONDecodeError as exc:

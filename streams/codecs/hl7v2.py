@@ -29,7 +29,7 @@ from streams.topic_registry import InputKind
 
 _PARSE = DeadLetterReason.HL7_PARSE_ERROR
 _SCHEMA = DeadLetterReason.SCHEMA_ERROR
-_SEGMENT_NAME = re.compile(r"[A-Z][A-Z0-9]{2}")
+SEGMENT_NAME = re.compile(r"[A-Z][A-Z0-9]{2}")
 _TS = re.compile(r"(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})?(?:\.(\d{1,6}))?(?:([+-])(\d{2})(\d{2}))?\s*")
 _TS_DATE = re.compile(r"(\d{4})(\d{2})(\d{2})(?:([+-])(\d{2})(\d{2}))?\s*")
 
@@ -46,7 +46,7 @@ _RESULT_STATUS = {
     "": ResultStatus.FINAL,
 }
 # OBX-11 values that carry no result (pending, not asked, order detail): counted as ignored.
-_NO_RESULT_YET = frozenset({"I", "N", "O", "U"})
+NO_RESULT_YET = frozenset({"I", "N", "O", "U"})
 _ORDER_CONTROL = {
     "NW": OrderStatus.ACTIVE,
     "XO": OrderStatus.ACTIVE,
@@ -76,7 +76,7 @@ class _Message:
             if not line.strip():
                 continue
             fields = line.split(fsep)
-            if not _SEGMENT_NAME.fullmatch(fields[0]):
+            if not SEGMENT_NAME.fullmatch(fields[0]):
                 where = f"segment {len(self.segments) + 1}"
                 raise DecodeError(_PARSE, f"{where}: {fields[0][:8]!r} is not a segment name")
             if fields[0] == "MSH":
@@ -235,12 +235,21 @@ class _Context:
     tz: tzinfo
     mapping: CodeMapping
     patient: str
-    encounter: str | None
-    msh_time: str
     msg: _Message
     pv1: list[str] | None
     _location: Location | None = None
     _location_read: bool = False
+
+    # Read when asked for, as the location: a message of tests we do not watch never needs them.
+    @property
+    def encounter(self) -> str | None:
+        """PV1-19."""
+        return self.msg.value(self.pv1, 19) or None
+
+    @property
+    def msh_time(self) -> str:
+        """MSH-7."""
+        return self.msg.value(self.msg.segments[0], 7)
 
     @property
     def location(self) -> Location | None:
@@ -266,7 +275,7 @@ def _oru(msg: _Message, ctx: _Context) -> Decoded:
         watched = (code and ctx.mapping.analyte(code, system or None)) or (
             alt_code and ctx.mapping.analyte(alt_code, alt_system or None)
         )
-        if not watched or status_flag in _NO_RESULT_YET:
+        if not watched or status_flag in NO_RESULT_YET:
             ignored += 1
             unknown_system += not watched and under_unknown_system(
                 ((system or None, code), (alt_system or None, alt_code)), ctx.mapping
@@ -429,8 +438,6 @@ def decode_hl7(kind: InputKind, text: str, *, tz: tzinfo, mapping: CodeMapping) 
         tz=tz,
         mapping=mapping,
         patient=pid,
-        encounter=msg.value(pv1, 19) or None,
-        msh_time=msg.value(msh, 7),
         msg=msg,
         pv1=pv1,
     )
