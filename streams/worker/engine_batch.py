@@ -149,7 +149,9 @@ def _in_event(event: Any) -> Iterator[None]:
 
 def load_patient(table: Any, key: bytes) -> StoredPatient | None:
     """A patient's stored state, or None for a patient the table does not hold."""
-    raw = table.get(key)
+    # From the store: the table's own get asks the store whether it holds the key and then reads it, two
+    # RocksDB look-ups for one (11 against 6 us here); what it adds besides is faust's sensor call.
+    raw = table.data.get(key)
     return decode_stored(raw) if raw else None
 
 
