@@ -12,7 +12,7 @@ from yarl import URL
 
 from alerts.patient_view import PatientView, describe
 from streams.worker.runtime import Runtime
-from streams.worker.stored import decode_stored
+from streams.worker.stored import load_patient
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +29,7 @@ class StateUnavailable(Exception):
 
 def local_view(rt: Runtime, patient_id: str) -> PatientView:
     """The view from this worker's copy of the table (only right on the owning worker)."""
-    raw = rt.patients.get(patient_id.encode())
-    stored = decode_stored(raw) if raw else None
+    stored = load_patient(rt.patients, patient_id.encode())
     return describe(patient_id, stored.state if stored else None, rt.rules)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -59,6 +59,14 @@ def decode_stored(raw: bytes) -> StoredPatient:
         seen=dict(meta.get("seen", {})),
         touched_at=float(meta.get("touched_at", 0.0)),
     )
+
+
+def load_patient(table: Any, key: bytes) -> StoredPatient | None:
+    """A patient's stored state from the worker's table, or None for a patient the table does not hold."""
+    # From the store: the table's own get asks the store whether it holds the key and then reads it, two
+    # RocksDB look-ups for one (11 against 6 us here); what it adds besides is faust's sensor call.
+    raw = table.data.get(key)
+    return decode_stored(raw) if raw else None
 
 
 def sweep_summary(raw: bytes) -> SweepSummary:
