@@ -14,15 +14,7 @@ from streams.kafka import ssl_context
 from streams.logs import logging_config
 from streams.metrics import Metrics
 from streams.settings import Settings
-from streams.worker import (
-    faust_fixes,
-    fetch_wait,
-    inloop,
-    offset_gaps,
-    prefilter,
-    stale_store,
-    standby_handover,
-)
+from streams.worker import faust_fixes, fetch_wait, offset_gaps, prefilter, stale_store, standby_handover
 from streams.worker.copartition import NOT_CHECKED, PATIENT_TABLE, EnginePath
 from streams.worker.health import register_pages
 from streams.worker.runtime import Runtime
@@ -51,7 +43,6 @@ def create_app(
 ) -> Runtime:
     """Build a worker app; the rules and code-mapping files are read (and validated) here, at start-up."""
     faust_fixes.apply()
-    inloop.apply()
     offset_gaps.apply()
     stale_store.apply()
     standby_handover.apply()
