@@ -158,7 +158,7 @@ async def _backlog(base: Settings, run_id: str, phase_name: str, key: str, feed:
             f"{key}_worker_seconds": round(worker_seconds, 2),
             f"{key}_worker_startup_seconds": round(ready - worker.started, 2),
             f"{key}_worker_inputs_before_ready": int(inputs_at_ready),
-            # Over 100 means more than one core (RocksDB and the consumer thread run beside the loop).
+            # Over 100 means more than one core (RocksDB's background threads run beside the loop).
             f"{key}_worker_cpu_percent": round(100 * cpu_used / worker_seconds, 1),
             f"{key}_ratio": round(worker_rate / bare_rate, 4),
         }

@@ -14,7 +14,15 @@ from streams.kafka import ssl_context
 from streams.logs import logging_config
 from streams.metrics import Metrics
 from streams.settings import Settings
-from streams.worker import faust_fixes, fetch_wait, offset_gaps, prefilter, stale_store, standby_handover
+from streams.worker import (
+    faust_fixes,
+    fetch_wait,
+    inloop,
+    offset_gaps,
+    prefilter,
+    stale_store,
+    standby_handover,
+)
 from streams.worker.copartition import NOT_CHECKED, PATIENT_TABLE, EnginePath
 from streams.worker.health import register_pages
 from streams.worker.runtime import Runtime
@@ -43,6 +51,7 @@ def create_app(
 ) -> Runtime:
     """Build a worker app; the rules and code-mapping files are read (and validated) here, at start-up."""
     faust_fixes.apply()
+    inloop.apply()
     offset_gaps.apply()
     stale_store.apply()
     standby_handover.apply()
@@ -68,6 +77,11 @@ def create_app(
         producer_max_batch_size=262144,
         producer_max_request_size=settings.max_message_bytes,
         consumer_auto_offset_reset="earliest",
+        # aiokafka's default is 1 MiB a partition a fetch. The consumer runs on the worker's loop
+        # (streams.worker.inloop), and the fetch filter passes over a whole fetch without a turn of it: at
+        # 1 MiB (~13,000 records over 6 partitions, ~0.13 s) the producer's replies waited that long and the
+        # changelog stalled the fetches (docs/BENCHMARKS.md, "faust's consumer on the worker's loop").
+        consumer_max_fetch_size=256 * 1024,
         # A crashed worker's partitions move to the others after this long (faust's default is 60 s).
         broker_session_timeout=10.0,
         broker_heartbeat_interval=3.0,

@@ -4,11 +4,11 @@ on the one-hop path the rest is carried past faust's per-message layer to the en
 A hospital's lab feed is mostly other tests. For each record faust builds a `Message` and an `Event`, steps a
 `Stream`, tracks and acknowledges an offset, and the engine buffers and orders it: about ten times what
 decoding it costs (docs/BENCHMARKS.md, "Ignored input dropped as it is fetched"), to end up counted as
-ignored. Here, in faust's consumer thread, every fetched record of the labs and orders topics is decoded (the
-decode the engine runs) and dropped when it gives nothing but ignored items: no event, no rejected item, no
-decode error. What the filter decoded of the rest is kept for the engine (`decoded`), which decodes only what
-the filter did not (records read back by the gap guard, the last of a fetch, decode errors), so dead letters
-and their reasons stay where they were.
+ignored. Here, as faust's consumer returns a fetch, every fetched record of the labs and orders topics is
+decoded (the decode the engine runs) and dropped when it gives nothing but ignored items: no event, no
+rejected item, no decode error. What the filter decoded of the rest is kept for the engine (`decoded`),
+which decodes only what the filter did not (records read back by the gap guard, the last of a fetch, decode
+errors), so dead letters and their reasons stay where they were.
 
 The rest goes on to faust unchanged on the re-key path. On the one-hop path (`carry`) it is *carried*: noted
 with the next record handed on, which the engine receives from faust, and handed to the engine with it, as
@@ -91,6 +91,8 @@ class IgnoredInput:
         self._carried = 0
         # (topic, partition, offset of a record handed on or carried) -> what the filter decoded of it
         self._decoded: dict[tuple[str, int, int], Decoded] = {}
+        # The worker runs faust's consumer on its own loop (streams.worker.inloop); the lock keeps the filter
+        # safe with faust's stock consumer thread too, and costs nothing uncontended.
         self._lock = threading.Lock()
 
     def filter(self, records: Mapping[Any, list[Any]]) -> dict[Any, list[Any]]:
