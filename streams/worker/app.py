@@ -79,8 +79,9 @@ def create_app(
         consumer_auto_offset_reset="earliest",
         # aiokafka's default is 1 MiB a partition a fetch. The consumer runs on the worker's loop
         # (streams.worker.inloop), and the fetch filter passes over a whole fetch without a turn of it: at
-        # 1 MiB (~13,000 records over 6 partitions, ~0.13 s) the producer's replies waited that long and the
-        # changelog stalled the fetches (docs/BENCHMARKS.md, "faust's consumer on the worker's loop").
+        # 1 MiB (~13,000 records over 6 partitions, ~0.13 s) half the whole-feed bench runs stalled, idle a
+        # third of the time; at 256 KiB none of six did (docs/BENCHMARKS.md, "faust's consumer on the
+        # worker's loop").
         consumer_max_fetch_size=256 * 1024,
         # A crashed worker's partitions move to the others after this long (faust's default is 60 s).
         broker_session_timeout=10.0,
